@@ -1,0 +1,62 @@
+"""Write a benchmark's table twice under benchmarks/results/: NAME.md and NAME.json (see DEVELOPERS.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    )
+
+
+def command() -> str:
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+
+    def cell(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> Path:
+    """Print the table and write NAME.md and NAME.json; returns the markdown path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    table = markdown_table(rows)
+    print(table)
+    md = RESULTS / f"{name}.md"
+    md.write_text(
+        f"# {name}\n\n- date: {date}\n- machine: {machine()}\n- command: `{command()}`\n\n{table}\n"
+        + (f"\n{notes}\n" if notes else ""),
+        encoding="utf-8",
+    )
+    payload = {"benchmark": name, "date": date, "machine": machine(), "command": command(), "rows": rows}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return md

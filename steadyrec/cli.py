@@ -1,0 +1,139 @@
+"""The `steadyrec` console command: train, evaluate, export (and serve, from the service package).
+
+Heavy imports (torch) happen inside the commands that need them, so `steadyrec serve` stays torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="steadyrec: sequential recommenders whose recommendations stay steady.", no_args_is_help=True)
+console = Console(stderr=True)
+
+Format = Annotated[
+    str | None, typer.Option("--format", help="pairs | sequences | tsv | recbole (detected when omitted)")
+]
+MinInteractions = Annotated[int, typer.Option(help="drop users with fewer interactions (FINEST uses 10)")]
+SplitOpt = Annotated[str, typer.Option("--split", help="leave-one-out | temporal (FINEST 90/10)")]
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs; values parsed as JSON when they can be (numbers, booleans), else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option(help="dataset file, or 'synthetic'")],
+    out: Annotated[Path, typer.Option(help="checkpoint directory to write (must not exist)")],
+    model: Annotated[str, typer.Option(help="model kind")] = "sasrec",
+    fmt: Format = None,
+    min_interactions: MinInteractions = 1,
+    split: SplitOpt = "leave-one-out",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="model config key=value, repeatable")] = None,
+    epochs: int = 50,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    eval_every: int = 5,
+    max_minutes: Annotated[float | None, typer.Option(help="wall-time budget for training")] = None,
+    export: Annotated[bool, typer.Option(help="also export model.onnx (parity-checked)")] = False,
+) -> None:
+    """Train a model and write a checkpoint artifact (weights, items, manifest with test metrics)."""
+    from training.pipeline import TrainRequest, run_training
+
+    request = TrainRequest(
+        data=data,
+        fmt=fmt,
+        min_interactions=min_interactions,
+        split=split,
+        model=model,
+        model_config=parse_overrides(set_ or []),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        eval_every=eval_every,
+        max_minutes=max_minutes,
+        export=export,
+    )
+    try:
+        manifest = run_training(request, out, console=console)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise _fail(str(err)) from err
+    console.print(f"wrote {out} ({manifest.model_kind}, test {json.dumps(manifest.metrics)})")
+
+
+@app.command()
+def evaluate(
+    artifact: Annotated[Path, typer.Argument(help="checkpoint or artifact directory")],
+    data: Annotated[str, typer.Option(help="dataset file, or 'synthetic'")],
+    fmt: Format = None,
+    min_interactions: MinInteractions = 1,
+    split: SplitOpt = "leave-one-out",
+    exclude_history: Annotated[bool, typer.Option(help="rank over items not in the history")] = True,
+    k: Annotated[list[int] | None, typer.Option("--k", help="cut-offs, repeatable")] = None,
+) -> None:
+    """Full-ranking evaluation of a trained model on the test split of a dataset; prints JSON."""
+    from training.pipeline import run_evaluation
+
+    try:
+        metrics = run_evaluation(
+            artifact,
+            data,
+            fmt=fmt,
+            min_interactions=min_interactions,
+            split=split,
+            exclude_history=exclude_history,
+            ks=tuple(k or [10]),
+            console=console,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail(str(err)) from err
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint directory written by `train`")],
+    out: Annotated[Path, typer.Option(help="artifact directory to write (must not exist)")],
+) -> None:
+    """Export a checkpoint to an ONNX artifact (checker + ONNX Runtime parity), written atomically."""
+    from training.pipeline import export_checkpoint
+
+    try:
+        manifest = export_checkpoint(checkpoint, out)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise _fail(str(err)) from err
+    console.print(f"exported {out}/model.onnx (sha256 {manifest.onnx_sha256})")
+
+
+if __name__ == "__main__":
+    app()

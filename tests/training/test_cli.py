@@ -1,0 +1,53 @@
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from steadyrec.cli import app
+
+runner = CliRunner()
+
+
+def test_train_evaluate_export_round_trip(tmp_path: Path) -> None:
+    ckpt, art = tmp_path / "ckpt", tmp_path / "art"
+    args = [
+        "train",
+        "--data",
+        "synthetic",
+        "--out",
+        str(ckpt),
+        "--epochs",
+        "2",
+        "--set",
+        "hidden=32",
+        "--set",
+        "max_len=20",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((ckpt / "manifest.json").read_text())
+    assert manifest["onnx_file"] is None and manifest["metrics"]["ndcg@10"] > 0
+    assert manifest["training"]["epochs_run"] == 2
+
+    result = runner.invoke(app, ["evaluate", str(ckpt), "--data", "synthetic", "--k", "5", "--k", "10"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout[result.stdout.index("{") :])
+    assert metrics["same_data_as_training"] is True
+    assert metrics["ndcg@10"] == manifest["metrics"]["ndcg@10"]
+
+    result = runner.invoke(app, ["export", str(ckpt), "--out", str(art)])
+    assert result.exit_code == 0, result.output
+    assert (art / "model.onnx").is_file()
+
+
+def test_bad_config_key_fails_with_a_message(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "x"), "--set", "hiden=3"])
+    assert result.exit_code == 2
+    assert "hiden" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_dataset_fails_with_a_message(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "no interaction file" in result.output

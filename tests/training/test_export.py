@@ -1,0 +1,77 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.artifact import atomic_directory, data_info, load_model, popular_items, write_artifact
+from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.manifest import ArtifactError, verify_artifact
+from training.models import build_model
+from training.onnx_export import export_onnx
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    log = synthetic_log(SyntheticConfig(n_users=30, n_items=40))
+    torch.manual_seed(0)
+    model = build_model("sasrec", log.n_items, {"hidden": 32, "max_len": 25})
+    target = tmp_path_factory.mktemp("art") / "v1"
+    write_artifact(
+        target,
+        model,
+        item_ids=log.item_ids,
+        popular=popular_items(log),
+        data=data_info(log, source="synthetic", fmt=None, split="leave-one-out", min_interactions=1),
+        metrics={"ndcg@10": 0.5},
+        export_onnx=export_onnx,
+    )
+    return target
+
+
+def test_artifact_is_self_describing(artifact: Path) -> None:
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    for key in ("model_kind", "config", "max_len", "items_file", "data", "metrics", "onnx_sha256", "created_at"):
+        assert key in manifest
+    assert manifest["data"]["fingerprint"] and manifest["max_len"] == 25
+    assert sorted(p.name for p in artifact.iterdir()) == [
+        "items.json",
+        "manifest.json",
+        "model.onnx",
+        "weights.safetensors",
+    ]
+    assert not list(artifact.parent.glob(".tmp-*"))
+
+
+def test_onnx_matches_pytorch_for_any_batch_size(artifact: Path) -> None:
+    model, manifest, _ = load_model(artifact)
+    session = ort.InferenceSession(str(artifact / "model.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 3, 17):
+        history = torch.randint(0, manifest.n_items + 1, (batch, manifest.max_len))
+        (onnx_scores,) = session.run(["scores"], {"history": history.numpy()})
+        assert onnx_scores.shape == (batch, manifest.n_items)
+        with torch.no_grad():
+            expected = model.scores(history).numpy()
+        assert np.max(np.abs(onnx_scores - expected)) <= 1e-4
+
+
+def test_corrupt_onnx_file_fails_verification(artifact: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(artifact, copy)
+    verify_artifact(copy, need_onnx=True)
+    with (copy / "model.onnx").open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x00\x01\x02")
+    with pytest.raises(ArtifactError, match=r"sha256 of model.onnx"):
+        verify_artifact(copy, need_onnx=True)
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), atomic_directory(tmp_path / "v2") as tmp:
+        (tmp / "half.bin").write_bytes(b"x")
+        raise RuntimeError("export failed")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,58 @@
+"""Training windows and mini-batches shared by every sequential model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from training.data.log import InteractionLog
+
+__all__ = ["Batch", "TrainingWindows"]
+
+
+@dataclass
+class Batch:
+    """One mini-batch of user windows.
+
+    ``items`` holds each user's last ``max_len + 1`` training items, left-padded with 0. Causal models
+    read ``items[:, :-1]`` as input and ``items[:, 1:]`` as targets; masked models use ``items[:, 1:]``.
+    """
+
+    items: torch.Tensor  # (B, L + 1) internal ids, 0 = padding
+    users: torch.Tensor  # (B,) user index in the training log
+    rng: torch.Generator  # randomness for negatives / masks of this batch (independent of data order)
+    weights: torch.Tensor | None = None  # (B,) per-user loss weights (mean 1) or None for uniform
+
+    def to(self, device: torch.device) -> Batch:
+        w = self.weights.to(device) if self.weights is not None else None
+        return Batch(self.items.to(device), self.users.to(device), self.rng, w)
+
+
+class TrainingWindows:
+    """The last ``max_len + 1`` items of every user with at least 2 training interactions."""
+
+    def __init__(self, log: InteractionLog, max_len: int) -> None:
+        self.max_len = max_len
+        rows = [u for u, s in enumerate(log.sequences) if len(s) >= 2]
+        items = np.zeros((len(rows), max_len + 1), dtype=np.int64)
+        for r, u in enumerate(rows):
+            tail = log.sequences[u][-(max_len + 1) :]
+            items[r, max_len + 1 - len(tail) :] = tail
+        self.items = torch.from_numpy(items)  # (U, L + 1)
+        self.users = torch.tensor(rows, dtype=torch.long)  # (U,)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def n_batches(self, batch_size: int) -> int:
+        return (len(self) + batch_size - 1) // batch_size
+
+    def batches(self, batch_size: int, order_rng: torch.Generator, sample_rng: torch.Generator) -> Iterator[Batch]:
+        """Shuffled mini-batches; ``order_rng`` drives the order, ``sample_rng`` the in-batch sampling."""
+        order = torch.randperm(len(self), generator=order_rng)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield Batch(self.items[idx], self.users[idx], sample_rng)
