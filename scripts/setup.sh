@@ -12,8 +12,12 @@ stamp=.venv/.steadyrec-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "[setup] installing steadyrec and its dependencies into .venv (about a minute)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+    mkdir -p var
+    if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]" > var/setup.log 2>&1; then
+        tail -n 30 var/setup.log
+        echo "[setup] pip install failed; the whole log is in var/setup.log"
+        exit 1
+    fi
     .venv/bin/python -c "import torch, onnxruntime, fastapi" # fail here, not later, if the install did not work
     echo "$want" > "$stamp"
 fi

@@ -135,5 +135,53 @@ def export(
     console.print(f"exported {out}/model.onnx (sha256 {manifest.onnx_sha256})")
 
 
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="TSV file to write (user, item, timestamp)")],
+    users: int = 600,
+    items: int = 300,
+    seed: int = 7,
+) -> None:
+    """Write the built-in synthetic interaction log (sequential structure, for demos) as TSV."""
+    from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
+
+    rows = synthetic_interactions(SyntheticConfig(n_users=users, n_items=items, seed=seed))
+    write_tsv(rows, out)
+    console.print(f"wrote {len(rows)} interactions to {out}")
+
+
+@app.command()
+def register(
+    artifact: Annotated[Path, typer.Argument(help="exported artifact directory")],
+    version: Annotated[str, typer.Option(help="version name: letters, digits, '.', '_', '-'")],
+    models_dir: Annotated[Path, typer.Option(envvar="STEADYREC_MODELS_DIR")] = Path("var/models"),
+    alias: Annotated[str | None, typer.Option(help="also point this alias (live | candidate) at it")] = None,
+) -> None:
+    """Copy a verified artifact into the model registry (and optionally set an alias)."""
+    from training.manifest import ArtifactError
+    from training.registry import RegistryStore
+
+    store = RegistryStore(models_dir)
+    try:
+        store.register(artifact, version)
+        if alias is not None:
+            store.set_alias(alias, version, reason="steadyrec register")
+    except (ValueError, ArtifactError, FileExistsError, FileNotFoundError) as err:
+        raise _fail(str(err)) from err
+    console.print(f"registered {version} in {models_dir}" + (f" as {alias}" if alias else ""))
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+) -> None:
+    """Run the HTTP service (settings from STEADYREC_* environment variables; see the README)."""
+    import uvicorn
+
+    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level=log_level)
+
+
 if __name__ == "__main__":
     app()

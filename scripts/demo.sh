@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine, with no Redis, no GPU and no ../shared: set up the environment,
+# train a small SASRec on a synthetic log if no live model exists, export it to ONNX, register it as
+# live, start the service, and show a working /recommend call. Ctrl-C stops the service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+SR=.venv/bin/steadyrec
+export STEADYREC_MODELS_DIR=${STEADYREC_MODELS_DIR:-var/models}
+export STEADYREC_SEED_LOG=${STEADYREC_SEED_LOG:-var/data/demo.tsv}
+export STEADYREC_DEMO_MODE=1
+PORT=${PORT:-8000}
+mkdir -p var
+if [ ! -f var/token ]; then .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/token; fi
+export STEADYREC_TOKEN=${STEADYREC_TOKEN:-$(cat var/token)}
+
+if [ ! -f "$STEADYREC_SEED_LOG" ]; then
+    $SR synth --out "$STEADYREC_SEED_LOG"
+fi
+if [ ! -f "$STEADYREC_MODELS_DIR/aliases.json" ] || ! grep -q '"live"' "$STEADYREC_MODELS_DIR/aliases.json"; then
+    echo "[demo] no live model: training a small SASRec on $STEADYREC_SEED_LOG"
+    rm -rf var/runs/demo
+    $SR train --data "$STEADYREC_SEED_LOG" --out var/runs/demo --epochs 15 --set hidden=64 --set max_len=50 --export
+    version="demo-$(date +%Y%m%d-%H%M%S)"
+    $SR register var/runs/demo --version "$version" --alias live
+fi
+
+$SR serve --port "$PORT" --log-level warning &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    kill -0 $server 2>/dev/null || { echo "[demo] the service did not start"; exit 1; }
+    sleep 0.2
+done
+user=$(head -n1 "$STEADYREC_SEED_LOG" | cut -f1)
+cmd="curl -s -X POST http://127.0.0.1:$PORT/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"$user\", \"k\": 5}'"
+echo
+echo "[demo] steadyrec is serving on http://127.0.0.1:$PORT (API docs: http://127.0.0.1:$PORT/docs)"
+echo "[demo] management token (for PUT /models/aliases/...): in var/token"
+echo "[demo] try:"
+echo "  $cmd"
+eval "$cmd"
+echo
+echo "[demo] Ctrl-C to stop."
+wait $server

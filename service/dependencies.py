@@ -1,0 +1,57 @@
+"""FastAPI dependencies as Annotated aliases: settings, app state, and the bearer-token check."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.batcher import MicroBatcher
+from service.errors import Unauthorized
+from service.event_store import EventStore
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.settings import Settings, get_settings
+
+__all__ = ["AppState", "Authorized", "SettingsDep", "StateDep", "require_token"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    registry: ModelRegistry
+    events: EventStore
+    batcher: MicroBatcher
+    metrics: Metrics
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.steadyrec
+    return state
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StateDep = Annotated[AppState, Depends(get_state)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_token(
+    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Every non-read endpoint: the bearer token, compared in constant time."""
+    expected = state.settings.token
+    if expected is None:  # demo mode only (Settings refuses a missing token otherwise)
+        return
+    if credentials is None:
+        raise Unauthorized("this endpoint needs 'Authorization: Bearer <token>'")
+    if not secrets.compare_digest(credentials.credentials.encode(), expected.get_secret_value().encode()):
+        raise Unauthorized("invalid bearer token")
+
+
+Authorized = Depends(require_token)

@@ -1,0 +1,51 @@
+"""The service's own errors, each mapped to one HTTP status by a single exception handler.
+
+ServiceError
+├── NotFound (404): unknown user, unknown model version or alias target
+├── Conflict (409): a version that already exists
+├── InvalidRequest (400): a well-formed body that still cannot be served
+├── Unauthorized (401): missing or wrong bearer token
+└── NotReady (503): no live model loaded yet
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+__all__ = ["Conflict", "InvalidRequest", "NotFound", "NotReady", "ServiceError", "Unauthorized", "install_handlers"]
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class InvalidRequest(ServiceError):
+    status = 422
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+class NotReady(ServiceError):
+    status = 503
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, err: ServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
+        return JSONResponse({"detail": err.message}, status_code=err.status, headers=headers)

@@ -1,0 +1,42 @@
+"""Per-user interaction histories the service answers ``user_id`` requests from.
+
+Seeded from an interaction file (the training log) at start-up. Items are kept as the dataset's own
+ids, so items a model does not know yet are kept too (a later model learns them).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from training.data.formats import read_interactions
+from training.data.log import sort_key
+
+__all__ = ["EventStore"]
+
+log = logging.getLogger(__name__)
+
+
+class EventStore:
+    def __init__(self) -> None:
+        self._histories: dict[str, list[str]] = {}
+
+    def seed_from_file(self, path: Path, fmt: str | None = None) -> int:
+        """Load every interaction of ``path`` in chronological order per user; returns the count."""
+        rows = list(read_interactions(Path(path), fmt))  # type: ignore[arg-type]
+        timed = all(stamp is not None for _, _, stamp in rows)
+        if timed:
+            rows.sort(key=lambda r: r[2] or 0.0)  # stable: ties keep file order
+        for user, item, _ in rows:
+            self._histories.setdefault(user, []).append(item)
+        log.info("event store seeded with %d interactions of %d users from %s", len(rows), len(self._histories), path)
+        return len(rows)
+
+    def history(self, user: str) -> list[str] | None:
+        return self._histories.get(user)
+
+    def users(self, limit: int = 10) -> list[str]:
+        return sorted(self._histories, key=sort_key)[:limit]
+
+    def __len__(self) -> int:
+        return len(self._histories)

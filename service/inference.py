@@ -1,0 +1,80 @@
+"""One loaded model version: its ONNX Runtime session, item index and fallback list.
+
+Sessions are created once per version. CUDA is used when onnxruntime-gpu and a GPU are present,
+else the CPU execution provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from training.manifest import Manifest, read_items, verify_artifact
+
+__all__ = ["LoadedModel", "load_version", "top_k"]
+
+log = logging.getLogger(__name__)
+
+
+def _providers() -> list[str]:
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    version: str
+    manifest: Manifest
+    session: ort.InferenceSession
+    item_ids: list[str]  # internal id i -> item_ids[i - 1]
+    item_index: dict[str, int]  # dataset id -> internal id
+    popular: np.ndarray  # internal ids of the most popular training items, best first
+
+    @property
+    def n_items(self) -> int:
+        return self.manifest.n_items
+
+    @property
+    def max_len(self) -> int:
+        return self.manifest.max_len
+
+    def score(self, histories: np.ndarray) -> np.ndarray:
+        """(B, max_len) int64 left-padded histories -> (B, n_items) float32 scores (blocking)."""
+        io = self.manifest.onnx_io
+        (scores,) = self.session.run([io.get("output", "scores")], {io.get("input", "history"): histories})
+        return scores
+
+
+def load_version(version: str, directory: Path, intra_op_threads: int = 0) -> LoadedModel:
+    """Verify the artifact's checksums and open its session; raises ArtifactError when corrupt."""
+    manifest = verify_artifact(directory, need_onnx=True)
+    options = ort.SessionOptions()
+    if intra_op_threads:
+        options.intra_op_num_threads = intra_op_threads
+    assert manifest.onnx_file is not None  # verify_artifact(need_onnx=True) guarantees it
+    session = ort.InferenceSession(str(directory / manifest.onnx_file), options, providers=_providers())
+    items = read_items(directory, manifest)
+    index = {item: i + 1 for i, item in enumerate(items)}
+    popular = np.array([index[i] for i in manifest.popular_items if i in index], dtype=np.int64)
+    log.info(
+        "loaded model %s (%s, %d items, providers %s)",
+        version,
+        manifest.model_kind,
+        len(items),
+        session.get_providers(),
+    )
+    return LoadedModel(version, manifest, session, items, index, popular)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest finite scores, best first, without sorting all of them (argpartition)."""
+    finite = int(np.isfinite(scores).sum())
+    k = min(k, finite)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return part[np.argsort(-scores[part], kind="stable")]

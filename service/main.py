@@ -1,0 +1,79 @@
+"""The FastAPI app: built by ``create_app``; the lifespan loads the live model once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from service.batcher import MicroBatcher
+from service.dependencies import AppState
+from service.errors import install_handlers
+from service.event_store import EventStore
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.routers import health, models, recommend
+from service.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.token is None:
+            log.warning("demo mode without a token: model management endpoints are open to anyone")
+        metrics = Metrics()
+        registry = ModelRegistry(settings.models_dir, settings.intra_op_threads)
+        registry.load_aliases()
+        events = EventStore()
+        if settings.seed_log is not None:
+            events.seed_from_file(settings.seed_log, settings.seed_log_format)
+        batcher = MicroBatcher(metrics, settings.max_batch_size, settings.max_wait_ms)
+        batcher.start()
+        app.state.steadyrec = AppState(settings, registry, events, batcher, metrics)
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(
+        title="steadyrec",
+        version="0.1.0",
+        summary="Top-K recommendations from a rank-stable sequential model served with ONNX Runtime.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return JSONResponse(
+                {"detail": f"request body larger than {settings.max_body_bytes} bytes"}, status_code=413
+            )
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        state = getattr(request.app.state, "steadyrec", None)
+        if state is not None:
+            state.metrics.latency.labels(name).observe(time.perf_counter() - started)
+            state.metrics.responses.labels(name, str(response.status_code)).inc()
+        return response
+
+    app.include_router(recommend.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    return app

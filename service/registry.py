@@ -1,0 +1,73 @@
+"""Loaded model versions behind the aliases ``live`` and ``candidate``.
+
+Requests take a reference to the live :class:`LoadedModel` once and finish on it, so swapping the alias
+(a single reference assignment) never fails an in-flight request or mixes two models in one answer.
+A corrupt artifact is refused with a clear log line and never served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from service.errors import Conflict, InvalidRequest, NotFound, NotReady
+from service.inference import LoadedModel, load_version
+from training.manifest import ArtifactError
+from training.registry import ALIASES, RegistryStore, validate_version
+
+__all__ = ["ModelRegistry"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelRegistry:
+    def __init__(self, root: Path, intra_op_threads: int = 0) -> None:
+        self.store = RegistryStore(root)
+        self.intra_op_threads = intra_op_threads
+        self._aliases: dict[str, LoadedModel] = {}
+        self._lock = asyncio.Lock()  # one alias change at a time; reads never wait for it
+
+    def load_aliases(self) -> None:
+        """Load every alias recorded on disk; a version that fails verification is logged and skipped."""
+        for alias, version in self.store.aliases().items():
+            try:
+                self._aliases[alias] = self._load(version)
+            except ArtifactError as err:
+                log.error("refusing to serve %s model %s: %s", alias, version, err)
+
+    def _load(self, version: str) -> LoadedModel:
+        return load_version(version, self.store.path(version), self.intra_op_threads)
+
+    def live(self) -> LoadedModel:
+        model = self._aliases.get("live")
+        if model is None:
+            raise NotReady("no live model is loaded yet; register one and set the 'live' alias")
+        return model
+
+    def get(self, alias: str) -> LoadedModel | None:
+        return self._aliases.get(alias)
+
+    def loaded(self) -> dict[str, str]:
+        return {alias: model.version for alias, model in self._aliases.items()}
+
+    async def set_alias(self, alias: str, version: str, reason: str = "") -> LoadedModel:
+        """Verify and load ``version`` off the event loop, then swap ``alias`` to it atomically."""
+        if alias not in ALIASES:
+            raise NotFound(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}")
+        try:
+            validate_version(version)
+        except ValueError as err:
+            raise InvalidRequest(str(err)) from err
+        if not self.store.exists(version):
+            raise NotFound(f"no model version {version!r}")
+        async with self._lock:
+            try:
+                model = await asyncio.to_thread(self._load, version)
+            except ArtifactError as err:
+                log.error("refusing to load model %s: %s", version, err)
+                raise Conflict(f"model version {version!r} failed verification: {err}") from err
+            self.store.set_alias(alias, version, reason)
+            self._aliases[alias] = model  # the swap: one reference assignment
+            log.info("alias %s -> %s", alias, version)
+            return model

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.dependencies import StateDep
+from service.recommending import recommend
+from service.schemas import RecommendRequest, RecommendResponse
+
+router = APIRouter(tags=["recommend"])
+
+
+@router.post("/recommend", response_model=RecommendResponse)
+async def post_recommend(body: RecommendRequest, state: StateDep) -> RecommendResponse:
+    """Top-k items for a stored user (`user_id`) or an explicit history (`items`), from the live model."""
+    model = state.registry.live()  # one reference for the whole request: a swap never mixes models
+    response = await recommend(body, model, state.batcher, state.events, state.settings)
+    if response.fallback:
+        state.metrics.fallbacks.inc()
+    return response

@@ -1,0 +1,78 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "AliasRequest",
+    "ModelInfo",
+    "ModelsResponse",
+    "RecommendRequest",
+    "RecommendResponse",
+    "ScoredItem",
+]
+
+MAX_K = 1000  # hard cap in the schema; the settings' max_k (default 100) is the working limit
+MAX_LIST = 100_000  # hard cap on list lengths in the schema; settings narrow it
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Id | None = Field(None, description="answer from this user's stored history")
+    items: list[Id] | None = Field(
+        None, max_length=MAX_LIST, description="explicit history, oldest first, in the dataset's own item ids"
+    )
+    k: int = Field(10, ge=1, le=MAX_K, description="number of items to return")
+    exclude_seen: bool = Field(True, description="never recommend items of the history")
+    candidates: list[Id] | None = Field(None, max_length=MAX_LIST, description="rank only these items")
+    exclude: list[Id] | None = Field(None, max_length=MAX_LIST, description="never return these items")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RecommendRequest:
+        if (self.user_id is None) == (self.items is None):
+            raise ValueError("give exactly one of 'user_id' or 'items'")
+        return self
+
+
+class ScoredItem(BaseModel):
+    item: str
+    score: float
+
+
+class RecommendResponse(BaseModel):
+    items: list[ScoredItem]
+    model_version: str
+    fallback: bool = Field(description="true when the popularity fallback answered (empty or all-unknown history)")
+    fallback_reason: str | None = None
+    unknown_items: list[str] = Field(description="history items the model does not know (ignored)")
+
+
+class ModelInfo(BaseModel):
+    version: str
+    model_kind: str
+    n_items: int
+    max_len: int
+    created_at: str
+    parent: str | None
+    data_fingerprint: str
+    metrics: dict[str, float]
+    aliases: list[str]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+    aliases: dict[str, str]
+    loaded: dict[str, str]
+
+
+class AliasRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""

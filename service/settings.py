@@ -1,0 +1,42 @@
+"""Service settings, read once from the environment (prefix ``STEADYREC_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STEADYREC_", env_file=".env", extra="ignore")
+
+    models_dir: Path = Path("var/models")  # registry root: versions/<version>/ and aliases.json
+    token: SecretStr | None = None  # bearer token for every non-read endpoint
+    demo_mode: bool = False  # allows running without a token (management endpoints then open, with a warning)
+    seed_log: Path | None = None  # interaction file that seeds the event store (the training log)
+    seed_log_format: str | None = None  # its format (pairs | sequences | tsv | recbole), detected when unset
+    max_k: int = Field(100, ge=1)  # largest k a client may ask for
+    max_history: int = Field(10_000, ge=1)  # longest explicit history accepted (only the last max_len are used)
+    max_list: int = Field(10_000, ge=1)  # longest candidates / exclude list accepted
+    max_body_bytes: int = Field(1_000_000, ge=1024)  # larger request bodies get 413
+    max_batch_size: int = Field(32, ge=1)  # most requests gathered into one ONNX Runtime call
+    max_wait_ms: float = Field(0.0, ge=0.0)  # extra wait for a fuller batch; 0 = take what is queued (no idle delay)
+    intra_op_threads: int = Field(0, ge=0)  # ONNX Runtime threads per session; 0 = its default (all cores)
+    cors_origins: list[str] = Field(default_factory=list)  # CORS off unless origins are listed
+
+    @model_validator(mode="after")
+    def _token_outside_demo(self) -> Settings:
+        if self.token is None and not self.demo_mode:
+            raise ValueError("STEADYREC_TOKEN must be set (or STEADYREC_DEMO_MODE=1 for a local demo)")
+        if self.token is not None and len(self.token.get_secret_value()) < 16:
+            raise ValueError("STEADYREC_TOKEN must be at least 16 characters")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

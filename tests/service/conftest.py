@@ -1,0 +1,77 @@
+"""A real app over a real on-disk registry with two tiny exported SASRec versions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.main import create_app
+from service.settings import Settings
+from training.artifact import data_info, popular_items, write_artifact
+from training.data.log import build_log
+from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
+from training.models import build_model
+from training.onnx_export import export_onnx
+from training.registry import RegistryStore
+from training.trainer import TrainConfig, seed_everything, train
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+def make_artifact(target: Path, log, seed: int) -> None:
+    seed_everything(seed)
+    model = build_model("sasrec", log.n_items, {"hidden": 16, "blocks": 1, "max_len": 12})
+    train(model, log, TrainConfig(epochs=1, batch_size=64, seed=seed))
+    write_artifact(
+        target,
+        model,
+        item_ids=log.item_ids,
+        popular=popular_items(log),
+        data=data_info(log, source="synthetic", fmt=None, split="none", min_interactions=1),
+        export_onnx=export_onnx,
+    )
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> dict[str, Path]:
+    """Models dir with v1 (live) and v2 registered, and the seed log the event store reads."""
+    root = tmp_path_factory.mktemp("world")
+    rows = synthetic_interactions(SyntheticConfig(n_users=60, n_items=40, min_len=5, max_len=15))
+    write_tsv(rows, root / "events.tsv")
+    log = build_log(rows)
+    store = RegistryStore(root / "models")
+    for version, seed in (("v1", 1), ("v2", 2)):
+        make_artifact(root / "build" / version, log, seed)
+        store.register(root / "build" / version, version)
+    store.set_alias("live", "v1")
+    return {"root": root, "models": root / "models", "events": root / "events.tsv", "build": root / "build"}
+
+
+@pytest.fixture
+def settings(world, tmp_path) -> Settings:
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(world["models"], models)  # each test may change aliases or corrupt files
+    return Settings(models_dir=models, token=TOKEN, seed_log=world["events"], max_k=50)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def client(settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}

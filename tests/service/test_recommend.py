@@ -1,0 +1,124 @@
+"""POST /recommend through httpx against the real app, model and event store."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+def user_history(settings, user: str) -> list[str]:
+    from training.data.formats import read_interactions
+
+    rows = sorted((r for r in read_interactions(settings.seed_log) if r[0] == user), key=lambda r: r[2])
+    return [item for _, item, _ in rows]
+
+
+async def test_user_id_gets_k_ranked_unseen_items(client, settings) -> None:
+    response = await client.post("/recommend", json={"user_id": "u3", "k": 5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == "v1" and body["fallback"] is False
+    items = [r["item"] for r in body["items"]]
+    scores = [r["score"] for r in body["items"]]
+    assert len(items) == 5 and scores == sorted(scores, reverse=True)
+    assert not set(items) & set(user_history(settings, "u3"))
+
+
+async def test_exclude_seen_false_matches_raw_model_ranking(client) -> None:
+    import numpy as np
+
+    from service.inference import load_version
+
+    history = ["i1", "i2", "i3"]
+    response = await client.post("/recommend", json={"items": history, "k": 40, "exclude_seen": False})
+    registry = client._transport.app.state.steadyrec.registry  # type: ignore[attr-defined]
+    direct = load_version("v1", registry.store.path("v1"))  # a separate session on the same artifact
+    padded = np.zeros((1, direct.max_len), dtype=np.int64)
+    padded[0, -3:] = [direct.item_index[i] for i in history]
+    expected = [direct.item_ids[j] for j in np.argsort(-direct.score(padded)[0], kind="stable")[:40]]
+    assert [r["item"] for r in response.json()["items"]] == expected
+
+
+async def test_unknown_history_items_are_reported_and_ignored(client) -> None:
+    response = await client.post("/recommend", json={"items": ["i1", "nope", "i2", "ghost"], "k": 3})
+    body = response.json()
+    assert response.status_code == 200 and body["fallback"] is False
+    assert body["unknown_items"] == ["nope", "ghost"]
+
+
+@pytest.mark.parametrize(
+    ("items", "reason"),
+    [pytest.param([], "empty history", id="empty"), pytest.param(["x", "y"], "no history item", id="all-unknown")],
+)
+async def test_empty_or_unknown_history_falls_back_to_popular_items(client, items, reason) -> None:
+    response = await client.post("/recommend", json={"items": items, "k": 4})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["fallback"] is True and reason in body["fallback_reason"]
+    manifest = client._transport.app.state.steadyrec.registry.live().manifest  # type: ignore[attr-defined]
+    assert [r["item"] for r in body["items"]] == manifest.popular_items[:4]
+
+
+async def test_candidates_and_exclude_filter_the_ranking(client) -> None:
+    candidates = ["i5", "i6", "i7", "i8", "i9", "unknown-candidate"]
+    response = await client.post(
+        "/recommend", json={"items": ["i1"], "k": 10, "candidates": candidates, "exclude": ["i6"]}
+    )
+    items = [r["item"] for r in response.json()["items"]]
+    assert sorted(items) == ["i5", "i7", "i8", "i9"]  # fewer than k remain: all of them, ranked
+
+
+async def test_unknown_user_is_404_with_a_message(client) -> None:
+    response = await client.post("/recommend", json={"user_id": "who", "k": 3})
+    assert response.status_code == 404
+    assert "unknown user 'who'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"k": 3}, id="neither-user-nor-items"),
+        pytest.param({"user_id": "u1", "items": ["i1"]}, id="both-user-and-items"),
+        pytest.param({"user_id": "u1", "k": 0}, id="k-zero"),
+        pytest.param({"user_id": "u1", "k": "ten"}, id="k-not-a-number"),
+        pytest.param({"user_id": "u1", "k": 5000}, id="k-above-schema-cap"),
+        pytest.param({"items": "i1"}, id="items-not-a-list"),
+        pytest.param({"items": [1, 2]}, id="items-not-strings"),
+        pytest.param({"user_id": ""}, id="empty-user-id"),
+        pytest.param({"user_id": "u1", "colour": "red"}, id="unknown-field"),
+        pytest.param({"user_id": "u1", "exclude_seen": "perhaps"}, id="bad-boolean"),
+    ],
+)
+async def test_bad_bodies_are_422_with_field_errors(client, body) -> None:
+    response = await client.post("/recommend", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+async def test_k_above_the_service_limit_is_422_with_the_limit(client) -> None:
+    response = await client.post("/recommend", json={"user_id": "u1", "k": 51})
+    assert response.status_code == 422
+    assert "maximum of 50" in response.json()["detail"]
+
+
+async def test_not_json_is_422(client) -> None:
+    response = await client.post("/recommend", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+async def test_oversized_body_is_413(client) -> None:
+    response = await client.post("/recommend", json={"items": ["i1"] * 300_000})
+    assert response.status_code == 413
+
+
+async def test_metrics_report_batches_and_latency(client) -> None:
+    await client.post("/recommend", json={"user_id": "u1"})
+    text = (await client.get("/metrics")).text
+    for name in (
+        "steadyrec_batch_size",
+        "steadyrec_queue_wait_seconds",
+        "steadyrec_inference_seconds",
+        "steadyrec_request_latency_seconds",
+    ):
+        assert f"{name}_count" in text

@@ -1,0 +1,110 @@
+"""The on-disk model registry shared by the service, the worker and the CLI (no torch, no ONNX Runtime).
+
+    <root>/versions/<version>/   one verified artifact directory per version (never modified)
+    <root>/aliases.json          {"aliases": {"live": "v3", "candidate": "v4"}, "history": [...]}
+
+Versions are registered by copying into a temporary directory and renaming; ``aliases.json`` is replaced
+atomically (write, fsync, rename), so a reader sees the old or the new state, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from training.manifest import ArtifactError, Manifest, utc_now, verify_artifact
+
+__all__ = ["ALIASES", "VERSION_PATTERN", "RegistryStore", "validate_version"]
+
+ALIASES = ("live", "candidate")
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def validate_version(version: str) -> str:
+    """Version names are plain labels: letters, digits, '.', '_', '-' (no path separators, no '..')."""
+    if not VERSION_PATTERN.fullmatch(version) or ".." in version:
+        raise ValueError(
+            f"invalid model version {version[:80]!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return version
+
+
+class RegistryStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+
+    def path(self, version: str) -> Path:
+        return self.versions_dir / validate_version(version)
+
+    def exists(self, version: str) -> bool:
+        return self.path(version).is_dir()
+
+    def versions(self) -> list[str]:
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir() and VERSION_PATTERN.fullmatch(p.name))
+
+    def register(self, source: Path, version: str) -> Manifest:
+        """Copy a verified, exported artifact into the registry under ``version``."""
+        target = self.path(version)
+        if target.exists():
+            raise FileExistsError(f"model version {version!r} already exists")
+        manifest = verify_artifact(Path(source), need_onnx=True)
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.versions_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+        try:
+            shutil.copytree(source, tmp)
+            verify_artifact(tmp, need_onnx=True)
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return manifest
+
+    def manifest(self, version: str) -> Manifest:
+        if not self.exists(version):
+            raise ArtifactError(f"no model version {version!r}")
+        return verify_artifact(self.path(version), need_onnx=True)
+
+    def _read(self) -> dict[str, Any]:
+        path = self.root / "aliases.json"
+        if not path.is_file():
+            return {"aliases": {}, "history": []}
+        state = json.loads(path.read_text(encoding="utf-8"))
+        state.setdefault("aliases", {})
+        state.setdefault("history", [])
+        return state
+
+    def aliases(self) -> dict[str, str]:
+        return dict(self._read()["aliases"])
+
+    def history(self) -> list[dict[str, Any]]:
+        return list(self._read()["history"])
+
+    def set_alias(self, alias: str, version: str | None, reason: str = "") -> None:
+        """Point ``alias`` at ``version`` (None removes it) and append the change to the history."""
+        if alias not in ALIASES:
+            raise ValueError(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}")
+        if version is not None and not self.exists(version):
+            raise ArtifactError(f"no model version {version!r}")
+        state = self._read()
+        previous = state["aliases"].get(alias)
+        if version is None:
+            state["aliases"].pop(alias, None)
+        else:
+            state["aliases"][alias] = version
+        state["history"].append({"at": utc_now(), "alias": alias, "from": previous, "to": version, "reason": reason})
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".aliases-{uuid.uuid4().hex[:8]}.json"
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.root / "aliases.json")
