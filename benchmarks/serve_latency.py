@@ -1,0 +1,196 @@
+"""Serving latency: raw ONNX Runtime against HTTP /recommend, same machine, same artifact.
+
+    .venv/bin/python benchmarks/serve_latency.py [--artifact DIR] [--seconds 10]
+
+Artifact: SASRec on ml-1m with max length 200 (``--artifact``, or one trained here for one epoch:
+latency does not depend on accuracy). Raw: batch-1 p50/p99 and batch-8 call p99 of the ONNX Runtime
+session, and peak users/s over batch sizes. HTTP: the real service (``steadyrec serve``) on loopback,
+loaded with ``wrk`` (Debian package) for ``--seconds`` per concurrency, POSTing ``user_id`` requests for
+random ml-1m users (history looked up in the service). wrk shares the 2 cores with the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results_io import write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"
+LUA = """
+math.randomseed(42)
+request = function()
+  local body = '{"user_id": "' .. math.random(1, 6040) .. '", "k": 10}'
+  return wrk.format("POST", "/recommend", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def train_artifact(target: Path) -> None:
+    from training.artifact import data_info, popular_items, write_artifact
+    from training.data.formats import read_log
+    from training.data.splits import leave_one_out
+    from training.models import build_model
+    from training.onnx_export import export_onnx
+    from training.trainer import TrainConfig, seed_everything, train
+
+    log = read_log(ML1M)
+    split = leave_one_out(log)
+    seed_everything(0)
+    model = build_model("sasrec", log.n_items, {"hidden": 64, "max_len": 200})
+    train(model, split.train, TrainConfig(epochs=1))
+    write_artifact(
+        target,
+        model,
+        item_ids=log.item_ids,
+        popular=popular_items(split.train),
+        data=data_info(log, source=str(ML1M), fmt=None, split=split.name, min_interactions=1),
+        training={"note": "1 epoch, for latency only"},
+        export_onnx=export_onnx,
+    )
+
+
+def percentile_ms(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000.0, q))
+
+
+def raw_figures(artifact: Path, calls: int) -> dict[str, float]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(artifact / "model.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+
+    def timings(batch: int, n: int) -> list[float]:
+        histories = rng.integers(1, 3000, (batch, 200)).astype(np.int64)
+        for _ in range(10):
+            session.run(None, {"history": histories})
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            session.run(None, {"history": histories})
+            out.append(time.perf_counter() - t0)
+        return out
+
+    one, eight = timings(1, calls), timings(8, calls // 2)
+    figures = {
+        "raw_b1_p50_ms": percentile_ms(one, 50),
+        "raw_b1_p99_ms": percentile_ms(one, 99),
+        "raw_b8_p50_ms": percentile_ms(eight, 50),
+        "raw_b8_p99_ms": percentile_ms(eight, 99),
+    }
+    peak, best = 0.0, 1
+    for batch in (1, 2, 4, 8, 16, 32, 64):
+        users_per_s = batch / float(np.mean(timings(batch, max(20, calls // batch))))
+        print(f"  raw batch {batch:3d}: {users_per_s:8.0f} users/s", flush=True)
+        if users_per_s > peak:
+            peak, best = users_per_s, batch
+    figures["raw_peak_users_per_s"], figures["raw_peak_batch"] = peak, best
+    return figures
+
+
+def wrk(url: str, connections: int, seconds: int, script: Path) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000.0 if unit == "us" else value * 1000.0 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"p50_ms": ms("50%"), "p99_ms": ms("99%"), "rps": rps, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifact", type=Path)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=8123)
+    args = parser.parse_args()
+    if not ML1M.is_file():
+        sys.exit(f"needs {ML1M}")
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk (apt-get install -y wrk)")
+    work = Path(tempfile.mkdtemp(prefix="serve-latency-"))
+    artifact = args.artifact
+    if artifact is None:
+        artifact = work / "artifact"
+        print("training a 1-epoch SASRec on ml-1m (max length 200) for the artifact ...", flush=True)
+        train_artifact(artifact)
+    from training.registry import RegistryStore
+
+    store = RegistryStore(work / "models")
+    store.register(artifact, "bench")
+    store.set_alias("live", "bench")
+    print("raw ONNX Runtime ...", flush=True)
+    raw = raw_figures(artifact, args.calls)
+    env = {
+        **os.environ,
+        "STEADYREC_MODELS_DIR": str(work / "models"),
+        "STEADYREC_TOKEN": "b" * 32,
+        "STEADYREC_SEED_LOG": str(ML1M),
+    }
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/steadyrec"), "serve", "--port", str(args.port), "--log-level", "warning"], env=env
+    )
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/readyz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        script = work / "recommend.lua"
+        script.write_text(LUA)
+        wrk(url, 8, 3, script)  # warm-up
+        http = {}
+        for c in (1, 8, 32):
+            http[c] = wrk(url, c, args.seconds, script)
+            print(
+                f"  http c={c:2d}: p50 {http[c]['p50_ms']:.2f} ms  p99 {http[c]['p99_ms']:.2f} ms  "
+                f"{http[c]['rps']:.0f} req/s  non-2xx {http[c]['non_2xx']}",
+                flush=True,
+            )
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    row = {
+        **{k: round(v, 3) for k, v in raw.items()},
+        **{f"http_c{c}_{k}": round(v, 3) for c, fig in http.items() for k, v in fig.items()},
+        "overhead_ratio": round(http[1]["p50_ms"] / raw["raw_b1_p50_ms"], 3),
+        "p99_ratio": round(http[8]["p99_ms"] / raw["raw_b8_p99_ms"], 3),
+        "throughput_ratio": round(http[32]["rps"] / raw["raw_peak_users_per_s"], 3),
+    }
+    write_results(
+        "serve-latency",
+        [row],
+        notes="Targets: overhead_ratio <= 1.6, p99_ratio <= 2.0, throughput_ratio >= 0.6. The load generator "
+        "(wrk, one thread) runs on the same 2 cores as the service.",
+    )
+
+
+if __name__ == "__main__":
+    main()
