@@ -6,12 +6,19 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from training.models.base import SequentialModel
+from training.models.bert4rec import BERT4Rec, BERT4RecConfig
+from training.models.recurrent import GRU4Rec, GRU4RecConfig, LSTMRec, LSTMRecConfig
 from training.models.sasrec import SASRec, SASRecConfig
 
 __all__ = ["MODELS", "SequentialModel", "build_model", "config_dict", "make_config"]
 
 # kind -> (model class, config class). Later models register here.
-MODELS: dict[str, tuple[type[SequentialModel], type]] = {"sasrec": (SASRec, SASRecConfig)}
+MODELS: dict[str, tuple[type[SequentialModel], type]] = {
+    "sasrec": (SASRec, SASRecConfig),
+    "gru4rec": (GRU4Rec, GRU4RecConfig),
+    "lstm": (LSTMRec, LSTMRecConfig),
+    "bert4rec": (BERT4Rec, BERT4RecConfig),
+}
 
 
 def make_config(kind: str, values: dict[str, Any] | None = None) -> Any:

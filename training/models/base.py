@@ -13,14 +13,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from training.data.batches import Batch
 
-__all__ = ["SequentialModel", "weighted_mean"]
+__all__ = ["SequentialModel", "next_item_loss", "weighted_mean"]
 
 
 def weighted_mean(per_position: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -29,6 +30,32 @@ def weighted_mean(per_position: torch.Tensor, mask: torch.Tensor, weights: torch
     if weights is not None:
         mask = mask * weights[:, None]
     return (per_position * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def next_item_loss(
+    hidden: torch.Tensor,
+    targets: torch.Tensor,
+    item_emb: nn.Embedding,
+    n_items: int,
+    batch: Batch,
+    kind: Literal["ce", "bce"],
+) -> torch.Tensor:
+    """Next-item loss of per-position states against targets, scored by dot product with item embeddings.
+
+    ``hidden`` (B, L, D), ``targets`` (B, L) with 0 where there is no target. ``ce``: softmax
+    cross-entropy over all items; ``bce``: one uniformly sampled negative per position (SASRec Eq. 7).
+    """
+    mask = targets > 0  # (B, L)
+    if kind == "ce":
+        logits = hidden[mask] @ item_emb.weight[1 : n_items + 1].T  # (P, N) for the P real positions
+        per_pos = F.cross_entropy(logits, targets[mask] - 1, reduction="none")  # (P,)
+        full = torch.zeros_like(targets, dtype=hidden.dtype).masked_scatter(mask, per_pos)  # (B, L)
+        return weighted_mean(full, mask, batch.weights)
+    negatives = torch.randint(1, n_items + 1, targets.shape, generator=batch.rng).to(targets.device)  # (B, L)
+    pos = (hidden * item_emb(targets)).sum(-1)  # (B, L)
+    neg = (hidden * item_emb(negatives)).sum(-1)  # (B, L)
+    per_pos = F.softplus(-pos) + F.softplus(neg)  # -log sigma(pos) - log(1 - sigma(neg))
+    return weighted_mean(per_pos, mask, batch.weights)
 
 
 class SequentialModel(nn.Module, ABC):

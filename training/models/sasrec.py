@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training.data.batches import Batch
-from training.models.base import SequentialModel, weighted_mean
+from training.models.base import SequentialModel, next_item_loss
 
 __all__ = ["SASRec", "SASRecConfig"]
 
@@ -109,16 +108,4 @@ class SASRec(SequentialModel):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         inputs, targets = batch.items[:, :-1], batch.items[:, 1:]  # (B, L), (B, L)
-        mask = targets > 0  # (B, L)
-        h = self.encode(inputs)  # (B, L, D)
-        if self.config.loss == "ce":
-            logits = h[mask] @ self.item_weights().T  # (P, N) for the P real positions
-            per_pos = F.cross_entropy(logits, targets[mask] - 1, reduction="none")  # (P,)
-            full = torch.zeros_like(targets, dtype=h.dtype).masked_scatter(mask, per_pos)  # (B, L)
-            return weighted_mean(full, mask, batch.weights)
-        # BCE with one uniformly sampled negative per position (paper Eq. 7).
-        negatives = torch.randint(1, self.n_items + 1, targets.shape, generator=batch.rng).to(targets.device)
-        pos = (h * self.item_emb(targets)).sum(-1)  # (B, L)
-        neg = (h * self.item_emb(negatives)).sum(-1)  # (B, L)
-        per_pos = F.softplus(-pos) + F.softplus(neg)  # -log sigma(pos) - log(1 - sigma(neg))
-        return weighted_mean(per_pos, mask, batch.weights)
+        return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)

@@ -1,0 +1,84 @@
+"""Every model keeps the shared contract: scores for all items, a trainable loss, exact ONNX export."""
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.data.batches import TrainingWindows
+from training.data.splits import leave_one_out
+from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.evaluation.ranking import evaluate
+from training.models import MODELS, build_model
+from training.onnx_export import export_onnx
+from training.trainer import TrainConfig, seed_everything, train
+
+TINY = {
+    "sasrec": {"hidden": 32, "blocks": 1, "max_len": 20},
+    "gru4rec": {"hidden": 32, "embedding": 32, "max_len": 20},
+    "lstm": {"hidden": 32, "embedding": 32, "max_len": 20},
+    "bert4rec": {"hidden": 32, "blocks": 1, "heads": 2, "max_len": 20, "mask_prob": 0.4},
+}
+KINDS = sorted(MODELS)
+
+
+def test_every_registered_model_has_a_tiny_config() -> None:
+    assert set(TINY) == set(MODELS)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return leave_one_out(synthetic_log(SyntheticConfig(n_users=200, n_items=80)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scores_have_one_column_per_item(kind: str) -> None:
+    model = build_model(kind, 50, TINY[kind]).eval()
+    assert model.scores(torch.tensor([[0] * 17 + [3, 4, 5], [0] * 20])).shape == (2, 50)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_beats_the_untrained_model(split, kind: str) -> None:
+    seed_everything(0)
+    model = build_model(kind, split.train.n_items, TINY[kind])
+    before = evaluate(model, split.test, exclude_history=False).metrics["hr@10"]
+    result = train(model, split.train, TrainConfig(epochs=8, eval_every=8, batch_size=64, lr=5e-3))
+    assert result.epochs[-1].loss < result.epochs[0].loss
+    assert evaluate(model, split.test, exclude_history=False).metrics["hr@10"] > before + 0.05
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_onnx_export_matches_pytorch(kind: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model(kind, 40, TINY[kind]).eval()
+    export_onnx(model, tmp_path / "m.onnx")  # raises above 1e-4
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    history = torch.randint(0, 41, (5, 20))
+    (scores,) = session.run(["scores"], {"history": history.numpy()})
+    with torch.no_grad():
+        assert np.max(np.abs(scores - model.scores(history).numpy())) <= 1e-4
+
+
+def test_bert4rec_ignores_left_padding() -> None:
+    model = build_model("bert4rec", 50, TINY["bert4rec"]).eval()
+    short = torch.tensor([[0] * 5 + [7, 8, 9]])  # (1, 8)
+    long = torch.tensor([[0] * 17 + [7, 8, 9]])  # (1, 20)
+    torch.testing.assert_close(model.scores(short), model.scores(long), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_per_user_weights_scale_the_loss(kind: str) -> None:
+    log = synthetic_log(SyntheticConfig(n_users=20, n_items=30))
+    model = build_model(kind, log.n_items, {**TINY[kind], "dropout": 0.0}).eval()
+
+    def loss(weights: torch.Tensor | None) -> torch.Tensor:
+        batch = next(TrainingWindows(log, 20).batches(8, torch.Generator(), torch.Generator().manual_seed(1)))
+        batch.weights = weights
+        return model.loss(batch)
+
+    torch.testing.assert_close(loss(torch.ones(8)), loss(None))
+    one_user = torch.zeros(8)
+    one_user[0] = 1.0
+    assert not torch.isclose(loss(one_user), loss(None))

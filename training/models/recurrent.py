@@ -1,0 +1,80 @@
+"""Recurrent next-item models: GRU4Rec (one GRU layer, Hidasi et al. 2016, as the cascade-guided AT paper
+uses it) and the LSTM next-item model of the FINEST paper.
+
+Embedding -> dropout -> one recurrent layer -> projection to the embedding size; items are scored by dot
+product with the (shared) item embedding. Histories are left-padded, so the last position is the
+most recent item and its state summarises the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from training.data.batches import Batch
+from training.models.base import SequentialModel, next_item_loss
+
+__all__ = ["GRU4Rec", "GRU4RecConfig", "LSTMRec", "LSTMRecConfig"]
+
+
+@dataclass(frozen=True)
+class GRU4RecConfig:
+    hidden: int = 100  # cascade-guided AT paper Sec. 5.1: hidden size 100
+    embedding: int = 64  # item embedding size, shared with the output layer
+    dropout: float = 0.2  # cascade-guided AT paper: dropout 0.2
+    max_len: int = 200  # 200 for ML-1M, 50 for the Amazon sets (cascade-guided AT paper)
+    loss: Literal["bce", "ce"] = "ce"  # "bce": the paper's BCE with one negative; "ce": full softmax
+
+
+@dataclass(frozen=True)
+class LSTMRecConfig:
+    hidden: int = 128  # FINEST Sec. 5.1: embedding/hidden size 128 for every model
+    embedding: int = 128  # FINEST: 128
+    dropout: float = 0.2  # FINEST uses each model's published defaults; 0.2 is the usual one
+    max_len: int = 50  # FINEST: maximum sequence length 50
+    loss: Literal["bce", "ce"] = "ce"  # next-item softmax as in FINEST's LSTM
+
+
+class _Recurrent(SequentialModel):
+    cell: type[nn.GRU] | type[nn.LSTM]
+
+    def __init__(self, n_items: int, config: GRU4RecConfig | LSTMRecConfig) -> None:
+        super().__init__(n_items, config)
+        self.item_emb = nn.Embedding(n_items + 1, config.embedding, padding_idx=0)
+        self.dropout = nn.Dropout(config.dropout)
+        self.rnn = self.cell(config.embedding, config.hidden, batch_first=True)
+        self.project = nn.Linear(config.hidden, config.embedding)
+        for name, p in self.named_parameters():
+            if p.dim() > 1:
+                nn.init.xavier_normal_(p)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+
+    def encode(self, history: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> (B, L, E) states in item-embedding space."""
+        x = self.dropout(self.item_emb(history))  # (B, L, E)
+        h, _ = self.rnn(x)  # (B, L, H)
+        return self.project(self.dropout(h))  # (B, L, E)
+
+    def scores(self, history: torch.Tensor) -> torch.Tensor:
+        h = self.encode(history[:, -self.max_len :])[:, -1, :]  # (B, E)
+        return h @ self.item_emb.weight[1:].T  # (B, N)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        inputs, targets = batch.items[:, :-1], batch.items[:, 1:]  # (B, L), (B, L)
+        return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)
+
+
+class GRU4Rec(_Recurrent):
+    kind = "gru4rec"
+    cell = nn.GRU
+
+
+class LSTMRec(_Recurrent):
+    kind = "lstm"
+    cell = nn.LSTM
