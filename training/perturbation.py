@@ -27,6 +27,7 @@ __all__ = [
     "PerturbationConfig",
     "PerturbationResult",
     "apply_operation",
+    "apply_operations",
     "casper_scores",
     "perturb",
     "select_interactions",
@@ -59,6 +60,7 @@ class PerturbationResult:
     log: InteractionLog
     chosen: list[tuple[int, int]]  # (user index, position in the user's original sequence)
     filler_item: int  # the least popular item used by insertion / replacement
+    origins: tuple[np.ndarray, ...]  # per user: original position of each item, -1 if inserted/replaced
 
 
 def _flat_positions(log: InteractionLog) -> tuple[np.ndarray, np.ndarray]:
@@ -131,20 +133,35 @@ def perturb(log: InteractionLog, cfg: PerturbationConfig) -> PerturbationResult:
 
 def apply_operation(log: InteractionLog, chosen: list[tuple[int, int]], operation: Operation) -> PerturbationResult:
     """Apply ``operation`` at the given (user, position) interactions; the item index is unchanged."""
+    return apply_operations(log, chosen, [operation] * len(chosen))
+
+
+def apply_operations(
+    log: InteractionLog, chosen: list[tuple[int, int]], operations: list[Operation]
+) -> PerturbationResult:
+    """Apply one operation per chosen (user, position); ``origins`` maps each resulting item back to
+    its position in the original sequence (-1 for inserted and replaced items)."""
     counts = log.item_counts()[1:]
     filler = int(np.argmin(counts)) + 1  # least popular item (lowest id on ties)
-    by_user: dict[int, set[int]] = {}
-    for u, t in chosen:
-        by_user.setdefault(u, set()).add(t)
+    by_user: dict[int, dict[int, Operation]] = {}
+    for (u, t), operation in zip(chosen, operations, strict=True):
+        by_user.setdefault(u, {})[t] = operation
     sequences = list(log.sequences)
+    origins = [np.arange(len(seq)) for seq in log.sequences]
     for u, marked in by_user.items():
-        out: list[int] = []
+        items: list[int] = []
+        where: list[int] = []
         for t, item in enumerate(log.sequences[u].tolist()):
-            if t not in marked:
-                out.append(item)
-            elif operation == "insertion":
-                out += [filler, item]
-            elif operation == "replacement":
-                out.append(filler)
-        sequences[u] = np.asarray(out, dtype=np.int64)
-    return PerturbationResult(log.with_sequences(sequences), chosen, filler)
+            op = marked.get(t)
+            if op is None:
+                items += [item]
+                where += [t]
+            elif op == "insertion":
+                items += [filler, item]
+                where += [-1, t]
+            elif op == "replacement":
+                items += [filler]
+                where += [-1]
+        sequences[u] = np.asarray(items, dtype=np.int64)
+        origins[u] = np.asarray(where, dtype=np.int64)
+    return PerturbationResult(log.with_sequences(sequences), chosen, filler, tuple(origins))

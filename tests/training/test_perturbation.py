@@ -82,3 +82,12 @@ def test_perturbation_keeps_the_item_index() -> None:
     result = perturb(LOG, PerturbationConfig(ratio=0.5, seed=0))
     assert result.log.item_ids == LOG.item_ids and result.filler_item == 5
     assert result.log.n_interactions == LOG.n_interactions - len(result.chosen)
+
+
+def test_mixed_operations_record_where_each_item_came_from() -> None:
+    from training.perturbation import apply_operations
+
+    result = apply_operations(LOG, [(1, 0), (1, 2), (1, 4)], ["insertion", "deletion", "replacement"])
+    assert result.log.sequences[1].tolist() == [5, 2, 1, 4, 5]
+    assert result.origins[1].tolist() == [-1, 0, 1, 3, -1]
+    assert result.origins[0].tolist() == [0, 1, 2, 3]

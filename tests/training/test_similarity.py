@@ -75,3 +75,17 @@ def test_overlap_curve_and_average_overlap() -> None:
 def test_rbo_depth_leaves_a_residual_below_the_tolerance() -> None:
     d = rbo_depth(0.9, 1e-4)
     assert 0.9**d < 1e-4 <= 0.9 ** (d - 1)
+
+
+def test_full_average_overlap_matches_the_definition() -> None:
+    import torch
+
+    from training.evaluation.stability import full_average_overlap
+
+    rng = np.random.default_rng(0)
+    a = np.stack([rng.permutation(12) for _ in range(4)])
+    b = np.stack([rng.permutation(12) for _ in range(4)])
+    fast = full_average_overlap(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    slow = [np.mean([len(set(x[:d]) & set(y[:d])) / d for d in range(1, 13)]) for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(fast, slow)
+    np.testing.assert_allclose(average_overlap(a, b), slow)

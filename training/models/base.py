@@ -21,7 +21,7 @@ from torch import nn
 
 from training.data.batches import Batch
 
-__all__ = ["SequentialModel", "next_item_loss", "weighted_mean"]
+__all__ = ["CausalModel", "SequentialModel", "next_item_loss", "weighted_mean"]
 
 
 def weighted_mean(per_position: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -78,3 +78,29 @@ class SequentialModel(nn.Module, ABC):
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
         return self.scores(history)
+
+
+class CausalModel(SequentialModel):
+    """A model whose state at position t sees only items up to t (SASRec, GRU4Rec, LSTM).
+
+    One pass over a window gives a next-item prediction at every position, which methods such as
+    FINEST use as training instances. Items are scored by dot product with ``item_emb``.
+    """
+
+    item_emb: nn.Embedding
+
+    @abstractmethod
+    def encode(self, history: torch.Tensor) -> torch.Tensor:
+        """(B, L) left-padded ids -> (B, L, D) states; position t summarises items up to t."""
+
+    def score_items(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of chosen items: states (P, D), items (P, M) internal ids -> (P, M)."""
+        return (self.item_emb(items) * states[:, None, :]).sum(-1)
+
+    def scores(self, history: torch.Tensor) -> torch.Tensor:
+        h = self.encode(history[:, -self.max_len :])[:, -1, :]  # (B, D)
+        return h @ self.item_emb.weight[1 : self.n_items + 1].T  # (B, N)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        inputs, targets = batch.items[:, :-1], batch.items[:, 1:]  # (B, L), (B, L)
+        return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)

@@ -14,8 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from training.data.batches import Batch
-from training.models.base import SequentialModel, next_item_loss
+from training.models.base import CausalModel
 
 __all__ = ["GRU4Rec", "GRU4RecConfig", "LSTMRec", "LSTMRecConfig"]
 
@@ -38,7 +37,7 @@ class LSTMRecConfig:
     loss: Literal["bce", "ce"] = "ce"  # next-item softmax as in FINEST's LSTM
 
 
-class _Recurrent(SequentialModel):
+class _Recurrent(CausalModel):
     cell: type[nn.GRU] | type[nn.LSTM]
 
     def __init__(self, n_items: int, config: GRU4RecConfig | LSTMRecConfig) -> None:
@@ -60,14 +59,6 @@ class _Recurrent(SequentialModel):
         x = self.dropout(self.item_emb(history))  # (B, L, E)
         h, _ = self.rnn(x)  # (B, L, H)
         return self.project(self.dropout(h))  # (B, L, E)
-
-    def scores(self, history: torch.Tensor) -> torch.Tensor:
-        h = self.encode(history[:, -self.max_len :])[:, -1, :]  # (B, E)
-        return h @ self.item_emb.weight[1:].T  # (B, N)
-
-    def loss(self, batch: Batch) -> torch.Tensor:
-        inputs, targets = batch.items[:, :-1], batch.items[:, 1:]  # (B, L), (B, L)
-        return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)
 
 
 class GRU4Rec(_Recurrent):

@@ -14,8 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from training.data.batches import Batch
-from training.models.base import SequentialModel, next_item_loss
+from training.models.base import CausalModel
 
 __all__ = ["SASRec", "SASRecConfig"]
 
@@ -58,7 +57,7 @@ class _Block(nn.Module):
         return x * keep  # padding positions stay zero
 
 
-class SASRec(SequentialModel):
+class SASRec(CausalModel):
     kind = "sasrec"
     config: SASRecConfig
 
@@ -98,14 +97,3 @@ class SASRec(SequentialModel):
         for block in self.blocks:
             x = block(x, causal, keep)
         return self.out_norm(x)  # (B, L, D)
-
-    def item_weights(self) -> torch.Tensor:
-        return self.item_emb.weight[1:]  # (N, D), shared with the output layer
-
-    def scores(self, history: torch.Tensor) -> torch.Tensor:
-        h = self.encode(history[:, -self.max_len :])[:, -1, :]  # (B, D)
-        return h @ self.item_weights().T  # (B, N)
-
-    def loss(self, batch: Batch) -> torch.Tensor:
-        inputs, targets = batch.items[:, :-1], batch.items[:, 1:]  # (B, L), (B, L)
-        return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)
