@@ -79,9 +79,7 @@ def compare_models(
     on_batch: Callable[[int], None] | None = None,
 ) -> StabilityResult:
     """RLS of ``model_b`` against ``model_a`` over every instance of ``data`` (full ranking, all items)."""
-    depth = max(rbo_depth(p), k)
-    if depth > model_a.n_items:
-        raise ValueError(f"RBO at p={p} needs {depth} ranked items; the models rank only {model_a.n_items}")
+    depth = min(max(rbo_depth(p), k), model_a.n_items)  # fewer items than the depth: the full lists
     models = (model_a.eval(), model_b.eval())
     out: dict[str, list[np.ndarray]] = {"rbo": [], "jac": [], "ao": [], "ra": [], "rb": []}
     for start in range(0, len(data), batch_size):

@@ -21,7 +21,7 @@ from torch import nn
 
 from training.data.batches import Batch
 
-__all__ = ["CausalModel", "SequentialModel", "next_item_loss", "weighted_mean"]
+__all__ = ["CausalModel", "SequentialModel", "causal_pairs", "next_item_loss", "weighted_mean"]
 
 
 def weighted_mean(per_position: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -102,5 +102,12 @@ class CausalModel(SequentialModel):
         return h @ self.item_emb.weight[1 : self.n_items + 1].T  # (B, N)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        inputs, targets = batch.items[:, :-1], batch.items[:, 1:]  # (B, L), (B, L)
+        inputs, targets = causal_pairs(batch.items)
         return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)
+
+
+def causal_pairs(window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L + 1) window -> inputs (B, L) and targets (B, L); a target counts only where its input is a
+    real item, so a user's first item is never predicted from an empty history (as in SASRec)."""
+    inputs = window[:, :-1]
+    return inputs, window[:, 1:] * (inputs > 0)

@@ -1,0 +1,76 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from training.data.splits import temporal_split
+from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.evaluation.stability import compare_models
+from training.methods.finest import FinestConfig, finest_finetune, rank_preserving_loss, reference_lists
+from training.models import build_model
+from training.perturbation import PerturbationConfig, perturb
+from training.trainer import TrainConfig, seed_everything, train
+
+TINY = {"hidden": 32, "blocks": 1, "max_len": 20, "dropout": 0.1}
+
+
+def test_regulariser_on_hand_computed_scores() -> None:
+    # reference order i1..i4 (K = 2): scores s = [1.0, 1.05, 0.5, 1.2]
+    s = torch.tensor([[1.0, 1.05, 0.5, 1.2]])
+    # order term: max(1.05 - 1.0 + 0.1, 0) = 0.15
+    # score term: max(0.5 - 1.0 + 0.1, 0) + max(1.2 - 1.05 + 0.1, 0) = 0 + 0.25
+    both = rank_preserving_loss(s, 2, 0.1, 0.1, True, True)
+    assert both.item() == pytest.approx(0.40)
+    assert rank_preserving_loss(s, 2, 0.1, 0.1, True, False).item() == pytest.approx(0.15)
+    assert rank_preserving_loss(s, 2, 0.1, 0.1, False, True).item() == pytest.approx(0.25)
+
+
+def test_reference_lists_are_the_reference_models_top_items_per_position() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=10, n_items=30, min_len=5, max_len=8))
+    torch.manual_seed(0)
+    model = build_model("sasrec", log.n_items, TINY).eval()
+    refs = reference_lists(model, log, top_k=3)
+    assert refs.items.shape == (10, 20, 6)
+    seq = log.sequences[0]
+    window = torch.zeros(1, 21, dtype=torch.long)
+    window[0, -len(seq) :] = torch.from_numpy(seq)  # the user's training window, left-padded
+    slot = 20 - len(seq) + 3  # the instance whose target is seq[3]: its input is seq[2]
+    assert window[0, slot] == seq[2] and window[0, slot + 1] == seq[3]
+    states = model.encode(window[:, :-1])[0, slot]  # (D,)
+    expected = torch.topk(states @ model.item_emb.weight[1:].T, 6).indices + 1
+    np.testing.assert_array_equal(refs.items[0, slot], expected.numpy())
+    assert (refs.items[0, : 20 - len(seq) + 1] == 0).all()  # padding, and the first item: no instance
+    assert (refs.items[0, 20 - len(seq) + 1 :] > 0).all()  # every later position is one
+
+
+def test_finest_keeps_the_perturbed_retrain_closer_to_the_original() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=150, n_items=60, min_len=10, max_len=30))
+    split = temporal_split(log)
+    config = TrainConfig(epochs=6, batch_size=32, lr=3e-3, seed=0)
+
+    def trained(data):
+        seed_everything(0)  # the same initial weights for both runs (FINEST Eq. 2 protocol)
+        model = build_model("sasrec", log.n_items, TINY)
+        train(model, data, config)
+        return model.eval()
+
+    original = trained(split.train)
+    perturbed_data = perturb(split.train, PerturbationConfig(ratio=0.02, seed=1)).log
+    perturbed = trained(perturbed_data)
+    before = compare_models(original, perturbed, split.test).summary()
+
+    tuned = copy.deepcopy(perturbed)
+    finest = FinestConfig(epochs=4, top_k=10, batch_size=32, lr=1e-3)
+    result = finest_finetune(tuned, perturbed_data, original, finest)
+    after = compare_models(original, tuned, split.test).summary()
+    assert all(np.isfinite([e.next_item_loss, e.regulariser]).all() for e in result.epochs)
+    assert result.epochs[-1].regulariser < result.epochs[0].regulariser
+    assert after["rbo"] > before["rbo"] and after["jaccard@10"] > before["jaccard@10"]
+
+
+def test_finest_refuses_models_without_per_position_predictions() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=10, n_items=30))
+    model = build_model("bert4rec", log.n_items, {"hidden": 16, "max_len": 10})
+    with pytest.raises(ValueError, match="causal model"):
+        finest_finetune(model, log, model, FinestConfig(epochs=1))

@@ -1,0 +1,1 @@
+"""Hardening methods: each takes a trained model and returns it fine-tuned."""

@@ -1,0 +1,255 @@
+"""FINEST: rank-preserving fine-tuning (Oh, McAuley, Ustun, Kumar; Algorithm 1, Eq. 1-5).
+
+Step 1 (Alg. 1 line 1): a reference model ranks all items for every training instance; the top-2K
+items are kept (int16/int32, computed once, never per epoch). An instance is one position of a user's
+training window: the history up to it and the next item, so causal models give all of them in one pass.
+Steps 2-5, every epoch: sample a ratio R of the training interactions and perturb each by deletion,
+replacement or insertion of the least popular item with equal probability (lines 4-5); train on the
+next-item loss of the perturbed data (line 6, Eq. 1) plus λ times the rank-preserving regulariser
+(Eq. 3-4) over the instances that were not perturbed (lines 7-9, Eq. 5).
+
+One call serves both uses: in production the reference is the live model and the model being tuned
+is the next candidate (a copy of live, or a retrain); in the RLS protocol the reference is Θ trained on
+the original data and the tuned model Θ' is the one trained on perturbed data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from training.data.batches import Batch
+from training.data.log import InteractionLog
+from training.device import pick_device
+from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss
+from training.perturbation import Operation, apply_operations
+
+__all__ = [
+    "FinestConfig",
+    "FinestEpoch",
+    "ReferenceLists",
+    "finest_finetune",
+    "rank_preserving_loss",
+    "reference_lists",
+]
+
+log = logging.getLogger(__name__)
+
+OPERATIONS: tuple[Operation, ...] = ("deletion", "replacement", "insertion")
+
+
+@dataclass(frozen=True)
+class FinestConfig:
+    epochs: int = 50  # Sec. 6.1: 50 fine-tuning epochs (Fig. 7: gains saturate by then)
+    sample_ratio: float = 0.01  # R, Sec. 6.1: 1% of training interactions pseudo-perturbed per epoch
+    top_k: int = 100  # K, Sec. 6.1: top-200 (= 2K) sampled, top-100 preserved (Fig. 7: 100 is best)
+    lam: float = 1.0  # λ, Eq. 5 (Sec. 6.1)
+    margin_order: float = 0.1  # λ1, Eq. 3 first term (Sec. 6.1)
+    margin_score: float = 0.1  # λ2, Eq. 3 second term (Sec. 6.1)
+    simulate: bool = True  # Step 2; False = ablation "w/o perturbation simulation" (Table 6)
+    order_term: bool = True  # Eq. 3 first term; False = ablation (Table 6)
+    score_term: bool = True  # Eq. 3 second term; False = ablation (Table 6)
+    regularize: bool = True  # False = the "Random F.T." baseline: perturbation simulation only
+    lr: float = 1e-3  # Sec. 6.1
+    batch_size: int = 128  # same batches as plain training, so an epoch costs about the same
+    seed: int = 0  # drives the per-epoch simulations and the data order
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.top_k < 2 or self.batch_size < 1:
+            raise ValueError("epochs >= 1, top_k >= 2 and batch_size >= 1 are required")
+        if not 0.0 <= self.sample_ratio < 1.0:
+            raise ValueError(f"sample_ratio must be in [0, 1), got {self.sample_ratio}")
+        if self.lam < 0 or self.margin_order < 0 or self.margin_score < 0:
+            raise ValueError("lam, margin_order and margin_score must be >= 0")
+
+
+@dataclass(frozen=True)
+class ReferenceLists:
+    """Top-2K reference items of every training instance, aligned to the training windows."""
+
+    items: np.ndarray  # (U, L, 2K) internal ids from the reference model, 0 where no instance
+    lengths: np.ndarray  # (U,) length of each user's original training sequence
+    max_len: int
+
+
+@dataclass(frozen=True)
+class FinestEpoch:
+    epoch: int
+    next_item_loss: float
+    regulariser: float
+    perturbed: int
+    seconds: float
+
+
+@dataclass
+class FinestResult:
+    epochs: list[FinestEpoch] = field(default_factory=list)
+    reference_s: float = 0.0
+    wall_s: float = 0.0
+
+
+def _windows(sequences: list[np.ndarray], origins: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Last max_len + 1 items of each sequence and their original positions, left-padded: (U, L + 1) x2."""
+    items = np.zeros((len(sequences), max_len + 1), dtype=np.int64)
+    where = np.full((len(sequences), max_len + 1), -1, dtype=np.int64)
+    for r, (seq, org) in enumerate(zip(sequences, origins, strict=True)):
+        tail = seq[-(max_len + 1) :]
+        items[r, max_len + 1 - len(tail) :] = tail
+        where[r, max_len + 1 - len(tail) :] = org[-(max_len + 1) :]
+    return items, where
+
+
+def _as_causal(model: SequentialModel) -> CausalModel:
+    if not isinstance(model, CausalModel):
+        raise ValueError(
+            f"FINEST needs a causal model (sasrec, gru4rec, lstm) that predicts at every position; got {model.kind}"
+        )
+    return model
+
+
+@torch.no_grad()
+def reference_lists(
+    reference: SequentialModel, data: InteractionLog, top_k: int, batch_size: int = 128
+) -> ReferenceLists:
+    """Alg. 1 line 1: the reference model's top-2K items for every training instance."""
+    model = _as_causal(reference).eval()
+    device = next(model.parameters()).device
+    seqs = list(data.sequences)
+    items, _ = _windows(seqs, [np.arange(len(s)) for s in seqs], model.max_len)
+    depth = min(2 * top_k, model.n_items)
+    dtype = np.int16 if model.n_items < np.iinfo(np.int16).max else np.int32
+    out = np.zeros((len(seqs), model.max_len, depth), dtype=dtype)
+    for start in range(0, len(seqs), batch_size):
+        window = torch.from_numpy(items[start : start + batch_size]).to(device)  # (B, L + 1)
+        inputs, targets = causal_pairs(window)  # (B, L) each
+        states = model.encode(inputs)  # (B, L, D)
+        scores = states @ model.item_emb.weight[1 : model.n_items + 1].T  # (B, L, N)
+        top = torch.topk(scores, depth, dim=-1).indices + 1  # (B, L, 2K) internal ids
+        top[targets == 0] = 0  # no target, no instance
+        out[start : start + batch_size] = top.cpu().numpy().astype(dtype)
+    return ReferenceLists(out, np.array([len(s) for s in seqs]), model.max_len)
+
+
+def rank_preserving_loss(
+    scores: torch.Tensor, top_k: int, margin_order: float, margin_score: float, order_term: bool, score_term: bool
+) -> torch.Tensor:
+    """Eq. 3 per instance, from the tuned model's scores of the 2K reference items in reference order.
+
+    scores (P, 2K) -> (P,): sum_k max(s[k+1] - s[k] + λ1, 0) over the top-K (ordering) plus
+    sum_k max(s[k+K] - s[k] + λ2, 0) (top-K above the "competitive" items K+1..2K).
+    """
+    k = min(top_k, scores.shape[1] // 2)
+    top = scores[:, :k]  # (P, K)
+    loss = torch.zeros(scores.shape[0], dtype=scores.dtype, device=scores.device)
+    if order_term:
+        loss = loss + torch.relu(top[:, 1:] - top[:, :-1] + margin_order).sum(1)
+    if score_term:
+        loss = loss + torch.relu(scores[:, k : 2 * k] - top + margin_score).sum(1)
+    return loss
+
+
+def _simulate(
+    data: InteractionLog, ratio: float, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Alg. 1 lines 4-5: perturb a ratio of interactions, each by one of the three operations."""
+    seqs = list(data.sequences)
+    if ratio <= 0:
+        return seqs, [np.arange(len(s)) for s in seqs], 0
+    flat_users = np.concatenate([np.full(len(s), u) for u, s in enumerate(seqs)])
+    flat_pos = np.concatenate([np.arange(len(s)) for s in seqs])
+    n = max(1, round(ratio * len(flat_users)))
+    pick = rng.choice(len(flat_users), size=n, replace=False)
+    chosen = [(int(flat_users[i]), int(flat_pos[i])) for i in pick]
+    ops = [OPERATIONS[j] for j in rng.integers(0, 3, size=n)]
+    result = apply_operations(data, chosen, ops)
+    return list(result.log.sequences), list(result.origins), n
+
+
+def finest_finetune(
+    model: SequentialModel,
+    data: InteractionLog,
+    reference: SequentialModel | ReferenceLists,
+    config: FinestConfig,
+    *,
+    on_epoch: Callable[[FinestEpoch], None] | None = None,
+) -> FinestResult:
+    """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built)."""
+    causal = _as_causal(model)
+    device = pick_device(config.device)
+    causal.to(device)
+    result = FinestResult()
+    started = time.perf_counter()
+    if isinstance(reference, ReferenceLists):
+        refs = reference
+    else:
+        refs = reference_lists(reference.to(device), data, config.top_k)
+    result.reference_s = time.perf_counter() - started
+    if refs.max_len != causal.max_len or len(refs.lengths) != data.n_users:
+        raise ValueError("reference lists were built for other data or another max length")
+    L = causal.max_len
+    ref_items = torch.from_numpy(refs.items.astype(np.int64))  # (U, L, 2K)
+    lengths = torch.from_numpy(refs.lengths)  # (U,)
+    rng = np.random.default_rng(config.seed)
+    order_rng = torch.Generator().manual_seed(config.seed * 2 + 1)
+    sample_rng = torch.Generator().manual_seed(config.seed * 2 + 2)
+    optimiser = torch.optim.Adam(causal.parameters(), lr=config.lr, betas=(0.9, 0.98))
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        ratio = config.sample_ratio if config.simulate else 0.0
+        seqs, origins, n_perturbed = _simulate(data, ratio, rng)
+        items_np, where_np = _windows(seqs, origins, L)
+        items, where = torch.from_numpy(items_np), torch.from_numpy(where_np)
+        causal.train()
+        totals = np.zeros(2)
+        batches = 0
+        for idx in torch.randperm(len(seqs), generator=order_rng).split(config.batch_size):
+            window = items[idx].to(device)  # (B, L + 1)
+            inputs, targets = causal_pairs(window)
+            states = causal.encode(inputs)  # (B, L, D): one pass for both terms
+            batch = Batch(window, idx.to(device), sample_rng)
+            next_loss = next_item_loss(states, targets, causal.item_emb, causal.n_items, batch, causal.config.loss)
+            reg = torch.zeros((), device=device)
+            if config.regularize:
+                origin = where[idx, 1:]  # (B, L) original position of each target, -1 if perturbed
+                slot = L - lengths[idx, None] + origin  # (B, L) its window slot in the reference
+                has_input = window[:, :-1].cpu() > 0
+                valid = (origin >= 1) & (slot >= 0) & (slot < L) & has_input  # non-perturbed, with a reference
+                rows = idx[:, None].expand_as(origin)[valid]
+                chosen = ref_items[rows, slot[valid]].to(device)  # (P, 2K)
+                keep = chosen[:, 0] > 0
+                if keep.any():
+                    scores = causal.score_items(states[valid.to(device)][keep], chosen[keep])  # (P, 2K)
+                    reg = rank_preserving_loss(
+                        scores,
+                        config.top_k,
+                        config.margin_order,
+                        config.margin_score,
+                        config.order_term,
+                        config.score_term,
+                    ).mean()  # Eq. 4 sums over instances; the batch mean keeps λ = 1 on the scale of Eq. 1
+            loss = next_loss + config.lam * reg  # Eq. 5
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            totals += [float(next_loss.detach()), float(reg.detach())]
+            batches += 1
+        report = FinestEpoch(epoch, totals[0] / batches, totals[1] / batches, n_perturbed, time.perf_counter() - t0)
+        result.epochs.append(report)
+        log.info(
+            "finest epoch %d: next-item %.4f, regulariser %.4f (%.1fs)",
+            epoch,
+            report.next_item_loss,
+            report.regulariser,
+            report.seconds,
+        )
+        if on_epoch is not None:
+            on_epoch(report)
+    causal.eval()
+    result.wall_s = time.perf_counter() - started
+    return result
