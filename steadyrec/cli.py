@@ -10,8 +10,10 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 app = typer.Typer(help="steadyrec: sequential recommenders whose recommendations stay steady.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -35,6 +37,17 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    )
 
 
 def _fail(message: str) -> typer.Exit:
@@ -133,6 +146,77 @@ def export(
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         raise _fail(str(err)) from err
     console.print(f"exported {out}/model.onnx (sha256 {manifest.onnx_sha256})")
+
+
+@app.command()
+def finetune(
+    base: Annotated[Path, typer.Argument(help="artifact to fine-tune")],
+    out: Annotated[Path, typer.Option(help="artifact directory to write (must not exist)")],
+    method: Annotated[str, typer.Option(help="finest | random-ft | continue")] = "finest",
+    data: Annotated[str | None, typer.Option(help="dataset (default: the base model's training data)")] = None,
+    fmt: Format = None,
+    reference: Annotated[Path | None, typer.Option(help="reference model for FINEST (default: base)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="method parameter key=value, repeatable")] = None,
+    export: Annotated[bool, typer.Option(help="export model.onnx (parity-checked)")] = True,
+) -> None:
+    """Fine-tune a trained model with a hardening method and write a new artifact."""
+    from training.finetune import FinetuneRequest, make_method_config, run_finetune
+    from training.methods.finest import FinestEpoch
+
+    params = parse_overrides(set_ or [])
+    try:
+        epochs = make_method_config(method, params).epochs
+        request = FinetuneRequest(base, method, params, data, fmt, reference, export)
+        with _progress() as progress:
+            task = progress.add_task(method, total=epochs, info="")
+
+            def show(report: FinestEpoch) -> None:
+                info = f"loss {report.next_item_loss:.4f}  reg {report.regulariser:.4f}"
+                progress.update(task, advance=1, info=info)
+
+            manifest = run_finetune(request, out, on_epoch=show)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise _fail(str(err)) from err
+    console.print(f"wrote {out} ({method}, test {json.dumps(manifest.metrics)})")
+
+
+@app.command()
+def stability(
+    a: Annotated[Path, typer.Argument(help="reference artifact (e.g. the live model)")],
+    b: Annotated[Path, typer.Argument(help="artifact to compare (e.g. a candidate)")],
+    data: Annotated[str, typer.Option(help="dataset whose test instances are ranked")],
+    fmt: Format = None,
+    min_interactions: MinInteractions = 1,
+    split: SplitOpt = "temporal",
+    p: Annotated[float, typer.Option(help="RBO persistence")] = 0.9,
+) -> None:
+    """Rank-list stability (FINEST Eq. 2) of B against A: rbo, ao_full, jaccard@10, and B's accuracy."""
+    from training.artifact import load_model
+    from training.data.log import reindex
+    from training.datasets import load_data, make_split
+    from training.evaluation.stability import compare_models
+
+    try:
+        model_a, _, items = load_model(a)
+        model_b, _, items_b = load_model(b)
+        if items != items_b:
+            raise ValueError("the two models have different item indexes; compare models of one lineage")
+        log, _ = reindex(load_data(data, fmt, min_interactions).log, items)  # type: ignore[arg-type]
+        test = make_split(log, split).test  # type: ignore[arg-type]
+        with _progress() as progress:
+            task = progress.add_task("rank", total=len(test), info="")
+            result = compare_models(model_a, model_b, test, p=p, on_batch=lambda n: progress.update(task, advance=n))
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail(str(err)) from err
+    low = result.low_accuracy_rows(0.2)
+    rest = np.setdiff1d(np.arange(len(test)), low)
+    report = {
+        "instances": len(test),
+        "all": result.summary(),
+        "bottom20_mrr": result.summary(low),
+        "rest": result.summary(rest),
+    }
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command()

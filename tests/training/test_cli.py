@@ -51,3 +51,31 @@ def test_missing_dataset_fails_with_a_message(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "no interaction file" in result.output
+
+
+def test_finetune_and_stability_commands(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    train_args = ["train", "--data", "synthetic", "--out", str(base), "--epochs", "2", "--split", "temporal"]
+    assert runner.invoke(app, [*train_args, "--set", "hidden=16", "--set", "max_len=20"]).exit_code == 0
+    tuned = tmp_path / "tuned"
+    result = runner.invoke(
+        app, ["finetune", str(base), "--out", str(tuned), "--method", "finest", "--set", "epochs=2", "--set", "top_k=5"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tuned / "manifest.json").read_text())
+    assert manifest["parent"] == str(base) and manifest["training"]["method"] == "finest"
+    assert manifest["onnx_sha256"] and len(manifest["training"]["regulariser_curve"]) == 2
+
+    result = runner.invoke(app, ["stability", str(base), str(tuned), "--data", "synthetic"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert 0.0 < report["all"]["rbo"] < 1.0 and set(report) == {"instances", "all", "bottom20_mrr", "rest"}
+
+    result = runner.invoke(app, ["stability", str(base), str(base), "--data", "synthetic"])
+    same = json.loads(result.stdout[result.stdout.index("{") :])["all"]
+    assert same["rbo"] == same["jaccard@10"] == same["ao_full"] == 1.0
+
+
+def test_finetune_refuses_unknown_method_parameters(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["finetune", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "lamda=2"])
+    assert result.exit_code == 2 and "lamda" in result.output
