@@ -76,8 +76,11 @@ def test_finest_raises_rls_over_original_and_over_random_fine_tuning() -> None:
         assert finest[metric] > random_ft[metric]
 
 
-def test_finest_refuses_models_without_per_position_predictions() -> None:
-    log = synthetic_log(SyntheticConfig(n_users=10, n_items=30))
-    model = build_model("bert4rec", log.n_items, {"hidden": 16, "max_len": 10})
-    with pytest.raises(ValueError, match="causal model"):
-        finest_finetune(model, log, model, FinestConfig(epochs=1))
+def test_finest_tunes_bert4rec_on_the_last_item_of_each_window() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=5, max_len=12))
+    torch.manual_seed(0)
+    model = build_model("bert4rec", log.n_items, {"hidden": 16, "blocks": 1, "max_len": 10})
+    refs = reference_lists(model, log, top_k=4)
+    assert refs.items.shape == (40, 1, 8) and (refs.items > 0).all()
+    result = finest_finetune(model, log, refs, FinestConfig(epochs=2, top_k=4, batch_size=16))
+    assert all(e.regulariser > 0 for e in result.epochs)

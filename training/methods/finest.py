@@ -1,8 +1,11 @@
 """FINEST: rank-preserving fine-tuning (Oh, McAuley, Ustun, Kumar; Algorithm 1, Eq. 1-5).
 
 Step 1 (Alg. 1 line 1): a reference model ranks all items for every training instance; the top-2K
-items are kept (int16/int32, computed once, never per epoch). An instance is one position of a user's
-training window: the history up to it and the next item, so causal models give all of them in one pass.
+items are kept (int16/int32, computed once, never per epoch). An instance is a history and its next
+item. Causal models (SASRec, GRU4Rec, LSTM) predict at every position of a training window, so every
+position is an instance and one pass serves both loss terms. A bidirectional model (BERT4Rec) predicts
+the next item only by appending a mask, so its instance is the last item of each window, scored in a
+second pass (its FINEST epoch costs about two plain epochs).
 Steps 2-5, every epoch: sample a ratio R of the training interactions and perturb each by deletion,
 replacement or insertion of the least popular item with equal probability (lines 4-5); train on the
 next-item loss of the perturbed data (line 6, Eq. 1) plus λ times the rank-preserving regulariser
@@ -73,7 +76,7 @@ class FinestConfig:
 class ReferenceLists:
     """Top-2K reference items of every training instance, aligned to the training windows."""
 
-    items: np.ndarray  # (U, L, 2K) internal ids from the reference model, 0 where no instance
+    items: np.ndarray  # (U, S, 2K) internal ids, 0 where no instance; S = L (causal) or 1 (last item)
     lengths: np.ndarray  # (U,) length of each user's original training sequence
     max_len: int
 
@@ -105,12 +108,9 @@ def _windows(sequences: list[np.ndarray], origins: list[np.ndarray], max_len: in
     return items, where
 
 
-def _as_causal(model: SequentialModel) -> CausalModel:
-    if not isinstance(model, CausalModel):
-        raise ValueError(
-            f"FINEST needs a causal model (sasrec, gru4rec, lstm) that predicts at every position; got {model.kind}"
-        )
-    return model
+def _slots(model: SequentialModel) -> int:
+    """Instances per window: every position for causal models, the last one otherwise."""
+    return model.max_len if isinstance(model, CausalModel) else 1
 
 
 @torch.no_grad()
@@ -118,19 +118,24 @@ def reference_lists(
     reference: SequentialModel, data: InteractionLog, top_k: int, batch_size: int = 128
 ) -> ReferenceLists:
     """Alg. 1 line 1: the reference model's top-2K items for every training instance."""
-    model = _as_causal(reference).eval()
+    model = reference.eval()
     device = next(model.parameters()).device
     seqs = list(data.sequences)
     items, _ = _windows(seqs, [np.arange(len(s)) for s in seqs], model.max_len)
     depth = min(2 * top_k, model.n_items)
     dtype = np.int16 if model.n_items < np.iinfo(np.int16).max else np.int32
-    out = np.zeros((len(seqs), model.max_len, depth), dtype=dtype)
+    slots = _slots(model)
+    out = np.zeros((len(seqs), slots, depth), dtype=dtype)
     for start in range(0, len(seqs), batch_size):
         window = torch.from_numpy(items[start : start + batch_size]).to(device)  # (B, L + 1)
         inputs, targets = causal_pairs(window)  # (B, L) each
-        states = model.encode(inputs)  # (B, L, D)
-        scores = states @ model.item_emb.weight[1 : model.n_items + 1].T  # (B, L, N)
-        top = torch.topk(scores, depth, dim=-1).indices + 1  # (B, L, 2K) internal ids
+        if isinstance(model, CausalModel):
+            states = model.encode(inputs)  # (B, L, D)
+            scores = states @ model.item_emb.weight[1 : model.n_items + 1].T  # (B, L, N)
+        else:
+            scores = model.scores(inputs)[:, None, :]  # (B, 1, N): the window's last item as target
+            targets = targets[:, -1:]
+        top = torch.topk(scores, depth, dim=-1).indices + 1  # (B, S, 2K) internal ids
         top[targets == 0] = 0  # no target, no instance
         out[start : start + batch_size] = top.cpu().numpy().astype(dtype)
     return ReferenceLists(out, np.array([len(s) for s in seqs]), model.max_len)
@@ -171,6 +176,54 @@ def _simulate(
     return list(result.log.sequences), list(result.origins), n
 
 
+def _batch_losses(
+    model: SequentialModel,
+    window: torch.Tensor,
+    slot: torch.Tensor,
+    references: torch.Tensor,
+    config: FinestConfig,
+    batch: Batch,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-item loss (Eq. 1) on the perturbed windows and the mean Eq. 3 regulariser over the
+    non-perturbed instances that have reference lists (Eq. 4).
+
+    window (B, L + 1) perturbed items; slot (B, S) the reference slot of each of the last S targets
+    (-1: perturbed or none); references (B, S, 2K) the reference lists of these users.
+    """
+    valid = slot >= 0  # (B, S)
+    if isinstance(model, CausalModel):
+        inputs, targets = causal_pairs(window)
+        states = model.encode(inputs)  # (B, L, D): one pass for both terms
+        next_loss = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
+        if not config.regularize or not valid.any():
+            return next_loss, torch.zeros((), device=window.device)
+        index = slot.clamp_min(0)[:, :, None].expand(-1, -1, references.shape[2])  # (B, L, 2K)
+        chosen = references.gather(1, index)[valid]  # (P, 2K)
+        scores = model.score_items(states[valid], chosen)  # (P, 2K)
+    else:
+        next_loss = model.loss(batch)
+        if not config.regularize or not valid.any():
+            return next_loss, torch.zeros((), device=window.device)
+        rows = valid[:, 0]
+        chosen = references[rows, 0]  # (P, 2K)
+        scores = model.scores(window[rows, :-1]).gather(1, chosen - 1)  # (P, 2K): a second pass
+    terms = (config.top_k, config.margin_order, config.margin_score, config.order_term, config.score_term)
+    return next_loss, rank_preserving_loss(scores, *terms).mean()  # Eq. 4 as a batch mean: λ = 1 suits Eq. 1
+
+
+def _reference_slots(where: torch.Tensor, window: torch.Tensor, lengths: torch.Tensor, slots: int) -> torch.Tensor:
+    """For every target of the perturbed windows, its slot in the reference lists (-1 if none).
+
+    A target at original position o of a user with n training items sits, in the original window, at
+    target slot S - n + o; it has a reference when that slot exists, o >= 1 (never the first item) and
+    its input is a real item. Perturbed targets have o = -1.
+    """
+    origin = where[:, 1:]  # (B, L) original position of each target, -1 if inserted or replaced
+    slot = origin[:, -slots:] - lengths[:, None] + slots  # (B, S)
+    ok = (origin[:, -slots:] >= 1) & (slot >= 0) & (slot < slots) & (window[:, :-1][:, -slots:] > 0)
+    return torch.where(ok, slot, torch.full_like(slot, -1))
+
+
 def finest_finetune(
     model: SequentialModel,
     data: InteractionLog,
@@ -180,59 +233,38 @@ def finest_finetune(
     on_epoch: Callable[[FinestEpoch], None] | None = None,
 ) -> FinestResult:
     """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built)."""
-    causal = _as_causal(model)
     device = pick_device(config.device)
-    causal.to(device)
+    model.to(device)
     result = FinestResult()
     started = time.perf_counter()
-    if isinstance(reference, ReferenceLists):
-        refs = reference
-    else:
-        refs = reference_lists(reference.to(device), data, config.top_k)
+    refs = (
+        reference
+        if isinstance(reference, ReferenceLists)
+        else reference_lists(reference.to(device), data, config.top_k)
+    )
     result.reference_s = time.perf_counter() - started
-    if refs.max_len != causal.max_len or len(refs.lengths) != data.n_users:
-        raise ValueError("reference lists were built for other data or another max length")
-    L = causal.max_len
-    ref_items = torch.from_numpy(refs.items.astype(np.int64))  # (U, L, 2K)
+    slots = _slots(model)
+    if refs.max_len != model.max_len or len(refs.lengths) != data.n_users or refs.items.shape[1] != slots:
+        raise ValueError("reference lists were built for other data, another max length or another model kind")
+    ref_items = torch.from_numpy(refs.items.astype(np.int64))  # (U, S, 2K)
     lengths = torch.from_numpy(refs.lengths)  # (U,)
     rng = np.random.default_rng(config.seed)
     order_rng = torch.Generator().manual_seed(config.seed * 2 + 1)
     sample_rng = torch.Generator().manual_seed(config.seed * 2 + 2)
-    optimiser = torch.optim.Adam(causal.parameters(), lr=config.lr, betas=(0.9, 0.98))
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        ratio = config.sample_ratio if config.simulate else 0.0
-        seqs, origins, n_perturbed = _simulate(data, ratio, rng)
-        items_np, where_np = _windows(seqs, origins, L)
+        seqs, origins, n_perturbed = _simulate(data, config.sample_ratio if config.simulate else 0.0, rng)
+        items_np, where_np = _windows(seqs, origins, model.max_len)
         items, where = torch.from_numpy(items_np), torch.from_numpy(where_np)
-        causal.train()
+        model.train()
         totals = np.zeros(2)
         batches = 0
         for idx in torch.randperm(len(seqs), generator=order_rng).split(config.batch_size):
+            slot = _reference_slots(where[idx], items[idx], lengths[idx], slots)  # (B, S)
             window = items[idx].to(device)  # (B, L + 1)
-            inputs, targets = causal_pairs(window)
-            states = causal.encode(inputs)  # (B, L, D): one pass for both terms
             batch = Batch(window, idx.to(device), sample_rng)
-            next_loss = next_item_loss(states, targets, causal.item_emb, causal.n_items, batch, causal.config.loss)
-            reg = torch.zeros((), device=device)
-            if config.regularize:
-                origin = where[idx, 1:]  # (B, L) original position of each target, -1 if perturbed
-                slot = L - lengths[idx, None] + origin  # (B, L) its window slot in the reference
-                has_input = window[:, :-1].cpu() > 0
-                valid = (origin >= 1) & (slot >= 0) & (slot < L) & has_input  # non-perturbed, with a reference
-                rows = idx[:, None].expand_as(origin)[valid]
-                chosen = ref_items[rows, slot[valid]].to(device)  # (P, 2K)
-                keep = chosen[:, 0] > 0
-                if keep.any():
-                    scores = causal.score_items(states[valid.to(device)][keep], chosen[keep])  # (P, 2K)
-                    reg = rank_preserving_loss(
-                        scores,
-                        config.top_k,
-                        config.margin_order,
-                        config.margin_score,
-                        config.order_term,
-                        config.score_term,
-                    ).mean()  # Eq. 4 sums over instances; the batch mean keeps λ = 1 on the scale of Eq. 1
+            next_loss, reg = _batch_losses(model, window, slot.to(device), ref_items[idx].to(device), config, batch)
             loss = next_loss + config.lam * reg  # Eq. 5
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -241,15 +273,9 @@ def finest_finetune(
             batches += 1
         report = FinestEpoch(epoch, totals[0] / batches, totals[1] / batches, n_perturbed, time.perf_counter() - t0)
         result.epochs.append(report)
-        log.info(
-            "finest epoch %d: next-item %.4f, regulariser %.4f (%.1fs)",
-            epoch,
-            report.next_item_loss,
-            report.regulariser,
-            report.seconds,
-        )
+        log.info("finest epoch %d: next-item %.4f, regulariser %.4f (%.1fs)", epoch, *totals / batches, report.seconds)
         if on_epoch is not None:
             on_epoch(report)
-    causal.eval()
+    model.eval()
     result.wall_s = time.perf_counter() - started
     return result

@@ -1,0 +1,118 @@
+"""The RLS protocol (FINEST Eq. 2): how much do a model's rank lists move when its training data moves?
+
+Θ is trained on the original training data, Θ' from the same initial weights on perturbed data; both
+rank every test instance (test inputs always from the original data) and the lists are compared.
+Regimes, named in every table:
+
+- ``independent-stream``: data order and sampling come from streams that do not depend on the data, so
+  the comparison isolates the effect of the perturbed interactions;
+- ``shared-stream``: as the official FINEST code, one random stream drives shuffling and sampling and its
+  first use shuffles the training interactions, so any change to the data changes every later draw and
+  the whole training trajectory diverges (the regime of the paper's tables);
+- ``different-seed``: Θ' is trained on the *unchanged* data with another seed: the noise floor.
+
+Methods applied to Θ' before comparing: ``original`` (none), ``random-ft`` (FINEST's perturbation
+simulation without the regulariser) and ``finest`` (reference lists from Θ), plus FINEST ablations.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import torch
+
+from training.data.log import InteractionLog
+from training.data.splits import Split
+from training.evaluation.stability import StabilityResult, compare_models
+from training.methods.finest import FinestConfig, finest_finetune
+from training.models import SequentialModel, build_model
+from training.perturbation import PerturbationConfig, perturb
+from training.trainer import TrainConfig, seed_everything, train
+
+__all__ = ["METHOD_CONFIGS", "RLSConfig", "Regime", "run_rls"]
+
+log = logging.getLogger(__name__)
+
+Regime = Literal["independent-stream", "shared-stream", "different-seed"]
+
+# method name -> overrides of the FINEST config (None: no fine-tuning)
+METHOD_CONFIGS: dict[str, dict[str, Any] | None] = {
+    "original": None,
+    "random-ft": {"regularize": False},
+    "finest": {},
+    "finest-no-simulation": {"simulate": False},  # Table 6 ablations
+    "finest-no-order-term": {"order_term": False},
+    "finest-no-score-term": {"score_term": False},
+}
+
+
+@dataclass(frozen=True)
+class RLSConfig:
+    model: str
+    model_config: dict[str, Any]
+    train: TrainConfig
+    perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
+    regime: Regime = "independent-stream"
+    finest: FinestConfig = field(default_factory=FinestConfig)
+    methods: tuple[str, ...] = ("original", "random-ft", "finest")
+    p: float = 0.9
+
+
+def _streams(data: InteractionLog, seed: int, regime: Regime) -> tuple[torch.Generator, torch.Generator]:
+    if regime == "shared-stream":
+        shared = torch.Generator().manual_seed(seed)
+        torch.randperm(data.n_interactions, generator=shared)  # first use depends on the data size
+        return shared, shared
+    return torch.Generator().manual_seed(seed * 2 + 1), torch.Generator().manual_seed(seed * 2 + 2)
+
+
+def _trained(cfg: RLSConfig, data: InteractionLog, init_seed: int, stream_seed: int, n_items: int) -> SequentialModel:
+    seed_everything(init_seed)
+    model = build_model(cfg.model, n_items, cfg.model_config)
+    train(model, data, replace(cfg.train, seed=stream_seed), rngs=_streams(data, stream_seed, cfg.regime))
+    return model.eval()
+
+
+def run_rls(
+    split: Split, cfg: RLSConfig, *, on_step: Callable[[str], None] | None = None
+) -> dict[str, tuple[StabilityResult, dict[str, float]]]:
+    """Train Θ and Θ', apply each method to Θ', compare with Θ; returns method -> (result, timings)."""
+
+    def step(message: str) -> None:
+        log.info(message)
+        if on_step is not None:
+            on_step(message)
+
+    seed = cfg.train.seed
+    n_items = split.train.n_items
+    t0 = time.perf_counter()
+    step("train Θ on the original data")
+    theta = _trained(cfg, split.train, seed, seed, n_items)
+    train_s = time.perf_counter() - t0
+    if cfg.regime == "different-seed":
+        data = split.train
+        step("train Θ' on the same data with another seed")
+        theta_prime = _trained(cfg, data, seed + 1000, seed + 1000, n_items)
+    else:
+        data = perturb(split.train, replace(cfg.perturbation, seed=seed)).log
+        step("train Θ' on the perturbed data")
+        theta_prime = _trained(cfg, data, seed, seed, n_items)
+    out: dict[str, tuple[StabilityResult, dict[str, float]]] = {}
+    for method in cfg.methods:
+        overrides = METHOD_CONFIGS[method]
+        t1 = time.perf_counter()
+        model = theta_prime
+        if overrides is not None:
+            step(f"fine-tune Θ' with {method}")
+            model = copy.deepcopy(theta_prime)
+            finest_finetune(model, data, theta, replace(cfg.finest, seed=seed, **overrides))
+        tune_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        result = compare_models(theta, model, split.test, p=cfg.p)
+        out[method] = (result, {"train_s": train_s, "finetune_s": tune_s, "compare_s": time.perf_counter() - t2})
+    return out
