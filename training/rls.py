@@ -34,7 +34,7 @@ from training.models import SequentialModel, build_model
 from training.perturbation import PerturbationConfig, perturb
 from training.trainer import TrainConfig, seed_everything, train
 
-__all__ = ["METHOD_CONFIGS", "RLSConfig", "Regime", "run_rls"]
+__all__ = ["METHOD_CONFIGS", "RLSConfig", "Regime", "run_rls", "train_theta"]
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,22 @@ def _trained(cfg: RLSConfig, data: InteractionLog, init_seed: int, stream_seed: 
     return model.eval()
 
 
+def train_theta(split: Split, cfg: RLSConfig) -> SequentialModel:
+    """Θ: the model trained on the original data (shareable between runs that differ only in perturbation)."""
+    return _trained(cfg, split.train, cfg.train.seed, cfg.train.seed, split.train.n_items)
+
+
 def run_rls(
-    split: Split, cfg: RLSConfig, *, on_step: Callable[[str], None] | None = None
+    split: Split,
+    cfg: RLSConfig,
+    *,
+    theta: SequentialModel | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, tuple[StabilityResult, dict[str, float]]]:
-    """Train Θ and Θ', apply each method to Θ', compare with Θ; returns method -> (result, timings)."""
+    """Train Θ (unless given) and Θ', apply each method to Θ', compare with Θ.
+
+    Returns method -> (stability result, timings in seconds).
+    """
 
     def step(message: str) -> None:
         log.info(message)
@@ -91,8 +103,9 @@ def run_rls(
     seed = cfg.train.seed
     n_items = split.train.n_items
     t0 = time.perf_counter()
-    step("train Θ on the original data")
-    theta = _trained(cfg, split.train, seed, seed, n_items)
+    if theta is None:
+        step("train Θ on the original data")
+        theta = train_theta(split, cfg)
     train_s = time.perf_counter() - t0
     if cfg.regime == "different-seed":
         data = split.train

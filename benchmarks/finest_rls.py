@@ -1,0 +1,191 @@
+"""FINEST Tables 3b/4b on foursquare: rank-list stability of Original, Random F.T. and FINEST.
+
+    .venv/bin/python benchmarks/finest_rls.py                       # full protocol (hours on 2 cores)
+    .venv/bin/python benchmarks/finest_rls.py --models sasrec --seeds 1 --epochs 20 --finest-epochs 10
+
+Users with fewer than 10 interactions dropped, temporal 90/10 split, 0.1% deletion perturbations
+(random and CASPER), FINEST defaults of the paper (R = 1%, K = 100, λ = 1, λ1 = λ2 = 0.1), embedding
+128, max length 50. Every row names its regime (see training/rls.py); `rbo` is RBO_ext at p = 0.9 (what
+our canary uses), `ao_full` the full-list average overlap (what the paper's tables call RBO). p-values:
+one-tailed paired t-test over seeds of the method's rbo against Original. Also measures the cost of a
+FINEST epoch against a plain epoch, one evaluation pass and one RLS computation (`--cost`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results_io import write_results
+
+from training.data.formats import read_log
+from training.data.splits import temporal_split
+from training.evaluation.ranking import evaluate
+from training.evaluation.stability import compare_models
+from training.methods.finest import FinestConfig, finest_finetune
+from training.models import build_model
+from training.perturbation import PerturbationConfig
+from training.rls import RLSConfig, run_rls
+from training.trainer import TrainConfig, seed_everything, train
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
+MODELS = {
+    "sasrec": {"hidden": 128, "max_len": 50, "dropout": 0.2},  # stand-in for TiSASRec
+    "bert4rec": {"hidden": 128, "heads": 2, "max_len": 50, "dropout": 0.1, "mask_prob": 0.2},
+    "lstm": {"hidden": 128, "embedding": 128, "max_len": 50},
+}
+PERTURBATIONS = {"random-deletion": "random", "casper-deletion": "casper"}
+PAPER = {  # FINEST Table 3b, random deletion: (original ao/jaccard, finest ao/jaccard)
+    "sasrec": (0.7680, 0.2725, 0.9368, 0.6510),
+    "bert4rec": (0.7948, 0.3542, 0.8824, 0.5080),
+    "lstm": (0.7096, 0.1682, 0.8452, 0.4116),
+}
+
+
+def summarise(runs: list[dict[str, float]], baseline: list[dict[str, float]] | None) -> dict[str, float]:
+    keys = runs[0].keys()
+    row = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in keys}
+    if baseline is not None and len(runs) > 1:
+        row["p_value"] = round(
+            float(
+                stats.ttest_rel([r["rbo"] for r in runs], [r["rbo"] for r in baseline], alternative="greater").pvalue
+            ),
+            4,
+        )
+    return row
+
+
+def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for model in args.models:
+        for regime in args.regimes:
+            perturbations = ["none"] if regime == "different-seed" else args.perturbations
+            methods = ("original",) if regime == "different-seed" else tuple(args.methods)
+            for perturbation in perturbations:
+                per_method: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+                started = time.perf_counter()
+                for seed in range(args.seeds):
+                    cfg = RLSConfig(
+                        model=model,
+                        model_config=MODELS[model],
+                        train=TrainConfig(epochs=args.epochs, batch_size=128, seed=seed),
+                        perturbation=PerturbationConfig(
+                            selection=PERTURBATIONS.get(perturbation, "random"), ratio=args.ratio, seed=seed
+                        ),  # type: ignore[arg-type]
+                        regime=regime,
+                        finest=FinestConfig(epochs=args.finest_epochs),
+                        methods=methods,
+                    )
+                    results = run_rls(split, cfg, on_step=lambda m: print(f"    {m}", flush=True))
+                    for method, (result, _) in results.items():
+                        low = result.low_accuracy_rows(0.2)
+                        rest = np.setdiff1d(np.arange(len(result.rbo)), low)
+                        summary = result.summary()
+                        summary["bottom20_rbo"] = result.summary(low)["rbo"]
+                        summary["rest_rbo"] = result.summary(rest)["rbo"]
+                        per_method[method].append(summary)
+                    print(
+                        f"  {model} {regime} {perturbation} seed {seed}: "
+                        + ", ".join(
+                            f"{m} rbo {v[-1]['rbo']:.4f} ao {v[-1]['ao_full']:.4f} jac {v[-1]['jaccard@10']:.4f}"
+                            for m, v in per_method.items()
+                        ),
+                        flush=True,
+                    )
+                for method, runs in per_method.items():
+                    base = per_method.get("original") if method != "original" else None
+                    rows.append(
+                        {
+                            "dataset": "foursquare",
+                            "model": model,
+                            "method": method,
+                            "perturbation": perturbation,
+                            "regime": regime,
+                            "seeds": args.seeds,
+                            **summarise(runs, base),
+                            "wall_s": round(time.perf_counter() - started, 1),
+                        }
+                    )
+    return rows
+
+
+def cost_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
+    """Plain epoch vs FINEST epoch, one evaluation pass, one RLS pass (BERT4Rec, hidden 128, length 50)."""
+    rows: list[dict[str, object]] = []
+    official = {"plain_epoch_s": 13.5, "finest_epoch_s": 19.0, "eval_pass_s": 66.5, "rls_s": 148.0}
+    for model_name in args.cost_models:
+        seed_everything(0)
+        model = build_model(model_name, split.train.n_items, MODELS[model_name])
+        plain = train(model, split.train, TrainConfig(epochs=3, seed=0))
+        plain_s = float(np.median([e.seconds for e in plain.epochs]))
+        other = copy.deepcopy(model)
+        tuned = finest_finetune(other, split.train, model, FinestConfig(epochs=3))
+        finest_s = float(np.median([e.seconds for e in tuned.epochs]))
+        t0 = time.perf_counter()
+        evaluate(model, split.test, exclude_history=False)
+        eval_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        compare_models(model, other, split.test)
+        rls_s = time.perf_counter() - t0
+        row = {
+            "benchmark": "finest",
+            "dataset": "foursquare",
+            "model": model_name,
+            "plain_epoch_s": round(plain_s, 2),
+            "finest_epoch_s": round(finest_s, 2),
+            "epoch_cost_ratio": round(finest_s / plain_s, 3),
+            "reference_lists_s": round(tuned.reference_s, 2),
+            "eval_pass_s": round(eval_s, 2),
+            "rls_s": round(rls_s, 2),
+            "test_instances": len(split.test),
+        }
+        if model_name == "bert4rec":
+            row.update({f"official_{k}": v for k, v in official.items()})
+            row["speedup_eval"] = round(official["eval_pass_s"] / eval_s, 1)
+            row["speedup_rls"] = round(official["rls_s"] / rls_s, 1)
+            row["speedup_plain_epoch"] = round(official["plain_epoch_s"] / plain_s, 1)
+            row["speedup_finest_epoch"] = round(official["finest_epoch_s"] / finest_s, 1)
+        print(f"  cost {model_name}: {row}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--regimes", nargs="+", default=["shared-stream", "independent-stream", "different-seed"])
+    parser.add_argument("--perturbations", nargs="+", default=list(PERTURBATIONS), choices=list(PERTURBATIONS))
+    parser.add_argument("--methods", nargs="+", default=["original", "random-ft", "finest"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=50, help="training epochs of Θ and Θ'")
+    parser.add_argument("--finest-epochs", type=int, default=50)
+    parser.add_argument("--ratio", type=float, default=0.001)
+    parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec"])
+    parser.add_argument("--name", default="finest")
+    args = parser.parse_args()
+    if not DATA.is_file():
+        sys.exit(f"needs {DATA}")
+    logging.basicConfig(level=logging.WARNING)
+    log = read_log(DATA, min_interactions=10)
+    split = temporal_split(log)
+    print(
+        f"foursquare: {log.n_users} users, {log.n_items} items, {log.n_interactions} interactions, "
+        f"{len(split.test)} test instances",
+        flush=True,
+    )
+    rows = cost_rows(args, split) + stability_rows(args, split)
+    paper = "; ".join(f"{m}: original {v[0]}/{v[1]} -> FINEST {v[2]}/{v[3]}" for m, v in PAPER.items())
+    write_results(args.name, rows, notes=f"Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.")
+
+
+if __name__ == "__main__":
+    main()
