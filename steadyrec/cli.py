@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from training.progress import progress_bar
 
 app = typer.Typer(help="steadyrec: sequential recommenders whose recommendations stay steady.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -39,20 +42,18 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-    )
-
-
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(code=2)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Errors a user can fix (bad data, paths, parameters) end the command with a message and exit 2."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        raise _fail(str(err)) from err
 
 
 @app.callback()
@@ -97,10 +98,8 @@ def train(
         max_minutes=max_minutes,
         export=export,
     )
-    try:
+    with _user_errors():
         manifest = run_training(request, out, console=console)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        raise _fail(str(err)) from err
     console.print(f"wrote {out} ({manifest.model_kind}, test {json.dumps(manifest.metrics)})")
 
 
@@ -117,7 +116,7 @@ def evaluate(
     """Full-ranking evaluation of a trained model on the test split of a dataset; prints JSON."""
     from training.pipeline import run_evaluation
 
-    try:
+    with _user_errors():
         metrics = run_evaluation(
             artifact,
             data,
@@ -128,8 +127,6 @@ def evaluate(
             ks=tuple(k or [10]),
             console=console,
         )
-    except (ValueError, FileNotFoundError) as err:
-        raise _fail(str(err)) from err
     typer.echo(json.dumps(metrics, indent=2))
 
 
@@ -141,10 +138,8 @@ def export(
     """Export a checkpoint to an ONNX artifact (checker + ONNX Runtime parity), written atomically."""
     from training.pipeline import export_checkpoint
 
-    try:
+    with _user_errors():
         manifest = export_checkpoint(checkpoint, out)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        raise _fail(str(err)) from err
     console.print(f"exported {out}/model.onnx (sha256 {manifest.onnx_sha256})")
 
 
@@ -164,10 +159,10 @@ def finetune(
     from training.methods.finest import FinestEpoch
 
     params = parse_overrides(set_ or [])
-    try:
+    with _user_errors():
         epochs = make_method_config(method, params).epochs
         request = FinetuneRequest(base, method, params, data, fmt, reference, export)
-        with _progress() as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task(method, total=epochs, info="")
 
             def show(report: FinestEpoch) -> None:
@@ -175,8 +170,6 @@ def finetune(
                 progress.update(task, advance=1, info=info)
 
             manifest = run_finetune(request, out, on_epoch=show)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        raise _fail(str(err)) from err
     console.print(f"wrote {out} ({method}, test {json.dumps(manifest.metrics)})")
 
 
@@ -196,18 +189,16 @@ def stability(
     from training.datasets import load_data, make_split
     from training.evaluation.stability import compare_models
 
-    try:
+    with _user_errors():
         model_a, _, items = load_model(a)
         model_b, _, items_b = load_model(b)
         if items != items_b:
             raise ValueError("the two models have different item indexes; compare models of one lineage")
         log, _ = reindex(load_data(data, fmt, min_interactions).log, items)  # type: ignore[arg-type]
         test = make_split(log, split).test  # type: ignore[arg-type]
-        with _progress() as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("rank", total=len(test), info="")
             result = compare_models(model_a, model_b, test, p=p, on_batch=lambda n: progress.update(task, advance=n))
-    except (ValueError, FileNotFoundError) as err:
-        raise _fail(str(err)) from err
     low = result.low_accuracy_rows(0.2)
     rest = np.setdiff1d(np.arange(len(test)), low)
     report = {
@@ -242,16 +233,13 @@ def register(
     alias: Annotated[str | None, typer.Option(help="also point this alias (live | candidate) at it")] = None,
 ) -> None:
     """Copy a verified artifact into the model registry (and optionally set an alias)."""
-    from training.manifest import ArtifactError
     from training.registry import RegistryStore
 
     store = RegistryStore(models_dir)
-    try:
+    with _user_errors():
         store.register(artifact, version)
         if alias is not None:
             store.set_alias(alias, version, reason="steadyrec register")
-    except (ValueError, ArtifactError, FileExistsError, FileNotFoundError) as err:
-        raise _fail(str(err)) from err
     console.print(f"registered {version} in {models_dir}" + (f" as {alias}" if alias else ""))
 
 

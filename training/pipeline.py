@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from training.artifact import data_info, load_model, popular_items, write_artifact
 from training.data.formats import LogFormat
@@ -18,6 +17,7 @@ from training.evaluation.ranking import evaluate
 from training.manifest import Manifest, read_manifest
 from training.models import build_model, make_config
 from training.onnx_export import export_onnx
+from training.progress import progress_bar
 from training.trainer import EpochReport, TrainConfig, seed_everything, train
 
 __all__ = ["TrainRequest", "export_checkpoint", "run_evaluation", "run_training"]
@@ -40,19 +40,6 @@ class TrainRequest:
     eval_every: int = 5
     max_minutes: float | None = None
     export: bool = False
-
-
-def _progress(console: Console | None) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        disable=console is None,
-        transient=False,
-    )
 
 
 def _protocol(split: str, exclude_history: bool) -> str:
@@ -78,7 +65,7 @@ def run_training(request: TrainRequest, out: Path, console: Console | None = Non
     seed_everything(request.seed)
     model = build_model(request.model, loaded.log.n_items, request.model_config)
     valid = split.valid if split.valid is not None and len(split.valid) else None
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("train", total=config.epochs, info="")
 
         def on_epoch(report: EpochReport) -> None:
@@ -151,7 +138,7 @@ def run_evaluation(
     loaded = load_data(data, fmt, min_interactions)  # type: ignore[arg-type]
     mapped, dropped = reindex(loaded.log, items)
     test = make_split(mapped, split).test  # type: ignore[arg-type]
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("evaluate", total=len(test), info="")
         result = evaluate(
             model, test, exclude_history=exclude_history, ks=ks, on_batch=lambda n: progress.update(task, advance=n)

@@ -10,29 +10,12 @@ import pytest
 
 from service.main import create_app
 from service.settings import Settings
-from training.artifact import data_info, popular_items, write_artifact
+from tests.builders import tiny_artifact
 from training.data.log import build_log
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
-from training.models import build_model
-from training.onnx_export import export_onnx
 from training.registry import RegistryStore
-from training.trainer import TrainConfig, seed_everything, train
 
 TOKEN = "test-token-0123456789abcdef"
-
-
-def make_artifact(target: Path, log, seed: int) -> None:
-    seed_everything(seed)
-    model = build_model("sasrec", log.n_items, {"hidden": 16, "blocks": 1, "max_len": 12})
-    train(model, log, TrainConfig(epochs=1, batch_size=64, seed=seed))
-    write_artifact(
-        target,
-        model,
-        item_ids=log.item_ids,
-        popular=popular_items(log),
-        data=data_info(log, source="synthetic", fmt=None, split="none", min_interactions=1),
-        export_onnx=export_onnx,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +27,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     log = build_log(rows)
     store = RegistryStore(root / "models")
     for version, seed in (("v1", 1), ("v2", 2)):
-        make_artifact(root / "build" / version, log, seed)
+        tiny_artifact(root / "build" / version, log, seed=seed, epochs=1)
         store.register(root / "build" / version, version)
     store.set_alias("live", "v1")
     return {"root": root, "models": root / "models", "events": root / "events.tsv", "build": root / "build"}

@@ -6,28 +6,16 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from training.artifact import atomic_directory, data_info, load_model, popular_items, write_artifact
+from tests.builders import tiny_artifact
+from training.artifact import atomic_directory, load_model
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.manifest import ArtifactError, verify_artifact
-from training.models import build_model
-from training.onnx_export import export_onnx
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Path:
-    log = synthetic_log(SyntheticConfig(n_users=30, n_items=40))
-    torch.manual_seed(0)
-    model = build_model("sasrec", log.n_items, {"hidden": 32, "max_len": 25})
     target = tmp_path_factory.mktemp("art") / "v1"
-    write_artifact(
-        target,
-        model,
-        item_ids=log.item_ids,
-        popular=popular_items(log),
-        data=data_info(log, source="synthetic", fmt=None, split="leave-one-out", min_interactions=1),
-        metrics={"ndcg@10": 0.5},
-        export_onnx=export_onnx,
-    )
+    tiny_artifact(target, synthetic_log(SyntheticConfig(n_users=30, n_items=40)), config={"hidden": 32, "max_len": 25})
     return target
 
 

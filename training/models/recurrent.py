@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from training.models.base import CausalModel
+from training.models.base import CausalModel, init_xavier
 
 __all__ = ["GRU4Rec", "GRU4RecConfig", "LSTMRec", "LSTMRecConfig"]
 
@@ -46,13 +46,7 @@ class _Recurrent(CausalModel):
         self.dropout = nn.Dropout(config.dropout)
         self.rnn = self.cell(config.embedding, config.hidden, batch_first=True)
         self.project = nn.Linear(config.hidden, config.embedding)
-        for name, p in self.named_parameters():
-            if p.dim() > 1:
-                nn.init.xavier_normal_(p)
-            elif name.endswith("bias"):
-                nn.init.zeros_(p)
-        with torch.no_grad():
-            self.item_emb.weight[0].zero_()
+        init_xavier(self, self.item_emb)
 
     def encode(self, history: torch.Tensor) -> torch.Tensor:
         """(B, L) ids -> (B, L, E) states in item-embedding space."""

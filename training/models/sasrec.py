@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from training.models.base import CausalModel
+from training.models.base import CausalModel, init_xavier
 
 __all__ = ["SASRec", "SASRecConfig"]
 
@@ -73,18 +73,7 @@ class SASRec(CausalModel):
         self.register_buffer(
             "causal", torch.triu(torch.ones(config.max_len, config.max_len, dtype=torch.bool), 1), persistent=False
         )
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # Xavier-normal on every matrix as the reference implementation; with PyTorch's N(0, 1)
-        # embedding init SASRec does not learn at all (measured on ml-1m).
-        for name, p in self.named_parameters():
-            if p.dim() > 1:
-                nn.init.xavier_normal_(p)
-            elif name.endswith("bias"):
-                nn.init.zeros_(p)
-        with torch.no_grad():
-            self.item_emb.weight[0].zero_()
+        init_xavier(self, self.item_emb)
 
     def encode(self, history: torch.Tensor) -> torch.Tensor:
         """Hidden state at every position: (B, L) ids -> (B, L, D)."""

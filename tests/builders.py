@@ -1,0 +1,31 @@
+"""Small exported artifacts for tests, built the way the pipeline builds them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.artifact import data_info, popular_items, write_artifact
+from training.data.log import InteractionLog
+from training.models import build_model
+from training.onnx_export import export_onnx
+from training.trainer import TrainConfig, seed_everything, train
+
+
+def tiny_artifact(
+    target: Path, log: InteractionLog, *, seed: int = 0, epochs: int = 0, config: dict[str, Any] | None = None
+) -> None:
+    """A SASRec on ``log`` (untrained when ``epochs`` is 0), exported with ONNX to ``target``."""
+    seed_everything(seed)
+    model = build_model("sasrec", log.n_items, config or {"hidden": 16, "blocks": 1, "max_len": 12})
+    if epochs:
+        train(model, log, TrainConfig(epochs=epochs, batch_size=64, seed=seed))
+    write_artifact(
+        target,
+        model,
+        item_ids=log.item_ids,
+        popular=popular_items(log),
+        data=data_info(log, source="synthetic", fmt=None, split="leave-one-out", min_interactions=1),
+        metrics={"ndcg@10": 0.5},
+        export_onnx=export_onnx,
+    )
