@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.batcher import MicroBatcher
 from service.errors import Unauthorized
+from service.event_log import EventLog
 from service.event_store import EventStore
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -29,6 +31,8 @@ class AppState:
     events: EventStore
     batcher: MicroBatcher
     metrics: Metrics
+    event_log: EventLog
+    events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 
 def get_state(request: Request) -> AppState:

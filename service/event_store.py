@@ -1,7 +1,8 @@
 """Per-user interaction histories the service answers ``user_id`` requests from.
 
-Seeded from an interaction file (the training log) at start-up. Items are kept as the dataset's own
-ids, so items a model does not know yet are kept too (a later model learns them).
+Seeded from an interaction file (the training log) at start-up, then from the durable event log
+(events ingested through ``POST /events``), and kept current as events arrive. Items are kept as the
+dataset's own ids, so items a model does not know yet are kept too (a later model learns them).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from service.event_log import Event
 from training.data.formats import read_interactions
 from training.data.log import sort_key
 
@@ -31,6 +33,11 @@ class EventStore:
             self._histories.setdefault(user, []).append(item)
         log.info("event store seeded with %d interactions of %d users from %s", len(rows), len(self._histories), path)
         return len(rows)
+
+    def add(self, events: list[Event]) -> None:
+        """Append events to their users' histories (in the order given)."""
+        for event in events:
+            self._histories.setdefault(event.user, []).append(event.item)
 
     def history(self, user: str) -> list[str] | None:
         return self._histories.get(user)

@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse
 from service.batcher import MicroBatcher
 from service.dependencies import AppState
 from service.errors import install_handlers
+from service.event_log import EventLog
 from service.event_store import EventStore
 from service.metrics import Metrics
 from service.registry import ModelRegistry
-from service.routers import health, models, recommend
+from service.routers import events, health, models, recommend
 from service.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -38,9 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events = EventStore()
         if settings.seed_log is not None:
             events.seed_from_file(settings.seed_log, settings.seed_log_format)
+        event_log = EventLog(settings.events_path)
+        events.add(list(event_log.read()))  # everything acknowledged before a restart
         batcher = MicroBatcher(metrics, settings.max_batch_size, settings.max_wait_ms)
         batcher.start()
-        app.state.steadyrec = AppState(settings, registry, events, batcher, metrics)
+        app.state.steadyrec = AppState(settings, registry, events, batcher, metrics, event_log)
         try:
             yield
         finally:
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(recommend.router)
+    app.include_router(events.router)
     app.include_router(models.router)
     app.include_router(health.router)
     return app

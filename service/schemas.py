@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 __all__ = [
     "AliasRequest",
+    "EventIn",
+    "EventsRequest",
+    "EventsResponse",
     "ModelInfo",
     "ModelsResponse",
     "RecommendRequest",
@@ -76,3 +81,45 @@ class AliasRequest(BaseModel):
 
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+MAX_EVENTS = 10_000  # events per POST /events batch
+FUTURE_SLACK_S = 86_400.0  # timestamps may run ahead of the server clock by at most a day
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: Id
+    item: Id
+    timestamp: float = Field(ge=0.0, description="seconds since the epoch (or the dataset's own clock)")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _sane_time(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("timestamp must be a finite number")
+        if value > time.time() + FUTURE_SLACK_S:
+            raise ValueError("timestamp is more than a day in the future")
+        return value
+
+
+class EventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> EventsRequest:
+        seen: set[tuple[str, str, float]] = set()
+        for i, event in enumerate(self.events):
+            key = (event.user, event.item, event.timestamp)
+            if key in seen:
+                raise ValueError(f"events[{i}] repeats an earlier event of this batch (same user, item, timestamp)")
+            seen.add(key)
+        return self
+
+
+class EventsResponse(BaseModel):
+    accepted: int
+    users: int = Field(description="distinct users in the batch")

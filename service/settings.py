@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     demo_mode: bool = False  # allows running without a token (management endpoints then open, with a warning)
     seed_log: Path | None = None  # interaction file that seeds the event store (the training log)
     seed_log_format: str | None = None  # its format (pairs | sequences | tsv | recbole), detected when unset
+    events_path: Path = Path("var/events/events.jsonl")  # durable log of POST /events (fresh logs for jobs)
     max_k: int = Field(100, ge=1)  # largest k a client may ask for
     max_history: int = Field(10_000, ge=1)  # longest explicit history accepted (only the last max_len are used)
     max_list: int = Field(10_000, ge=1)  # longest candidates / exclude list accepted

@@ -39,7 +39,9 @@ def settings(world, tmp_path) -> Settings:
 
     models = tmp_path / "models"
     shutil.copytree(world["models"], models)  # each test may change aliases or corrupt files
-    return Settings(models_dir=models, token=TOKEN, seed_log=world["events"], max_k=50)
+    return Settings(
+        models_dir=models, token=TOKEN, seed_log=world["events"], events_path=tmp_path / "events.jsonl", max_k=50
+    )
 
 
 @pytest.fixture
