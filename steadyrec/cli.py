@@ -169,7 +169,7 @@ def finetune(
                 info = f"loss {report.next_item_loss:.4f}  reg {report.regulariser:.4f}"
                 progress.update(task, advance=1, info=info)
 
-            manifest = run_finetune(request, out, on_epoch=show)
+            manifest = run_finetune(request, out, on_epoch=show).manifest
     console.print(f"wrote {out} ({method}, test {json.dumps(manifest.metrics)})")
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from training.data.formats import LogFormat, read_log
-from training.data.log import InteractionLog
+from training.data.formats import LogFormat, read_interactions
+from training.data.log import InteractionLog, RawInteraction, build_log
 from training.data.splits import Split, leave_one_out, temporal_split
-from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.data.synthetic import SyntheticConfig, synthetic_interactions
 
-__all__ = ["SYNTHETIC", "LoadedData", "SplitKind", "load_data", "make_split"]
+__all__ = ["SYNTHETIC", "LoadedData", "SplitKind", "load_data", "make_split", "raw_interactions"]
 
 SYNTHETIC = "synthetic"
 SplitKind = Literal["leave-one-out", "temporal"]
@@ -25,14 +26,28 @@ class LoadedData:
     min_interactions: int
 
 
-def load_data(source: str | Path, fmt: LogFormat | None = None, min_interactions: int = 1) -> LoadedData:
-    """Read ``source`` (a dataset file, or ``synthetic`` for the built-in generator)."""
-    if str(source) == SYNTHETIC:
+def raw_interactions(source: str | Path, fmt: LogFormat | None = None) -> tuple[Iterable[RawInteraction], str]:
+    """Interactions of ``source`` (a dataset file, ``synthetic``, or a manifest's ``synthetic:...``
+    description) and the description a manifest records for it."""
+    if str(source) == SYNTHETIC or str(source).startswith(f"{SYNTHETIC}:"):
         cfg = SyntheticConfig()
-        log = synthetic_log(cfg)
-        return LoadedData(log.filter_users(min_interactions), cfg.describe(), None, min_interactions)
+        return synthetic_interactions(cfg), cfg.describe()
     path = Path(source).resolve()
-    return LoadedData(read_log(path, fmt, min_interactions), str(path), fmt, min_interactions)
+    return read_interactions(path, fmt), str(path)
+
+
+def load_data(
+    source: str | Path,
+    fmt: LogFormat | None = None,
+    min_interactions: int = 1,
+    extra: Iterable[RawInteraction] = (),
+) -> LoadedData:
+    """Read ``source`` (plus ``extra`` interactions after it, e.g. fresh events) into one log."""
+    rows, described = raw_interactions(source, fmt)
+    log = build_log([*rows, *extra], min_interactions=min_interactions)
+    if log.n_users == 0:
+        raise ValueError(f"{described}: no user has at least {min_interactions} interactions")
+    return LoadedData(log, described, fmt, min_interactions)
 
 
 def make_split(log: InteractionLog, kind: SplitKind) -> Split:

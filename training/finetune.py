@@ -1,53 +1,33 @@
 """Fine-tuning a trained artifact with a hardening method: the one entry point the CLI and the worker use.
 
-Methods (each validated from a plain dict, unknown keys refused):
-
-| method      | what it does                                                                 |
-|-------------|------------------------------------------------------------------------------|
-| `finest`    | FINEST rank-preserving fine-tuning against a reference model (default: base) |
-| `random-ft` | FINEST's perturbation simulation without the regulariser (paper baseline)    |
-| `continue`  | plain continued training on the data (no simulation, no regulariser)         |
+The methods and their parameters are in :mod:`training.methods.configs`. The data is the base model's
+training source (or another dataset) plus optional fresh interactions appended after it, expressed in
+the base model's item index (interactions with items it does not know are left out and counted).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from training.artifact import data_info, load_model, popular_items, write_artifact
-from training.data.log import InteractionLog, reindex
+from training.data.log import InteractionLog, RawInteraction, reindex
+from training.data.splits import Split
 from training.datasets import load_data, make_split
 from training.evaluation.ranking import evaluate
 from training.manifest import Manifest
-from training.methods.finest import FinestConfig, FinestEpoch, finest_finetune
+from training.methods.configs import METHODS, make_method_config
+from training.methods.finest import FinestEpoch, finest_finetune
 from training.onnx_export import export_onnx
 
-__all__ = ["METHODS", "FinetuneRequest", "make_method_config", "run_finetune"]
+__all__ = ["METHODS", "FinetuneOutcome", "FinetuneRequest", "make_method_config", "run_finetune"]
 
 log = logging.getLogger(__name__)
-
-METHODS: dict[str, dict[str, Any]] = {
-    "finest": {},
-    "random-ft": {"regularize": False},
-    "continue": {"regularize": False, "simulate": False},
-}
-
-
-def make_method_config(method: str, params: dict[str, Any] | None = None) -> FinestConfig:
-    """The typed config of ``method`` from user parameters; unknown methods and keys are refused."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    params = dict(params or {})
-    fixed = METHODS[method]
-    allowed = {f.name for f in fields(FinestConfig)} - set(fixed)
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ValueError(f"unknown {method} parameters {unknown}; allowed: {sorted(allowed)}")
-    return FinestConfig(**{**params, **fixed})
 
 
 @dataclass(frozen=True)
@@ -59,47 +39,69 @@ class FinetuneRequest:
     fmt: str | None = None
     reference: Path | None = None  # reference model for FINEST; default: the base model
     export: bool = True
+    events: Sequence[RawInteraction] = ()  # fresh interactions appended after the data
+    parent: str | None = None  # what the new manifest names as its parent; default: the base path
 
 
-def _fine_tuning_data(request: FinetuneRequest, manifest: Manifest, items: list[str]) -> tuple[InteractionLog, Any]:
-    source = request.data or manifest.data.source
-    if source.startswith("synthetic:"):
-        source = "synthetic"
-    loaded = load_data(source, request.fmt or manifest.data.format, manifest.data.min_interactions)  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class FinetuneOutcome:
+    manifest: Manifest
+    stages: dict[str, float]  # seconds per stage: load, reference_lists, finetune, evaluate, export
+    dropped_interactions: int  # interactions with items the base model does not know
+
+
+def _fine_tuning_data(
+    request: FinetuneRequest, manifest: Manifest, items: list[str]
+) -> tuple[InteractionLog, Split, str, int]:
+    loaded = load_data(
+        request.data or manifest.data.source,
+        request.fmt or manifest.data.format,  # type: ignore[arg-type]
+        manifest.data.min_interactions,
+        extra=request.events,
+    )
     mapped, dropped = reindex(loaded.log, items)
     if dropped:
         log.warning("%d interactions with items the base model does not know were left out", dropped)
-    return mapped, make_split(mapped, manifest.data.split)  # type: ignore[arg-type]
+    return mapped, make_split(mapped, manifest.data.split), loaded.source, dropped  # type: ignore[arg-type]
 
 
 def run_finetune(
     request: FinetuneRequest, out: Path, on_epoch: Callable[[FinestEpoch], None] | None = None
-) -> Manifest:
+) -> FinetuneOutcome:
     """Fine-tune ``request.base`` with ``request.method`` and write a new artifact (atomically) to ``out``."""
     config = make_method_config(request.method, request.params)
+    t0 = time.perf_counter()
     model, manifest, items = load_model(request.base)
     # The base itself is the default reference: its lists are computed before tuning changes it.
     reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
-    mapped, split = _fine_tuning_data(request, manifest, items)
+    mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
+    stages = {"load": time.perf_counter() - t0}
     result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
+    stages["reference_lists"] = result.reference_s
+    stages["finetune"] = result.wall_s - result.reference_s
+    t0 = time.perf_counter()
     test = evaluate(model, split.test, exclude_history=True).metrics
+    stages["evaluate"] = time.perf_counter() - t0
     training = {
         "method": request.method,
         "method_config": asdict(config),
         "epochs_run": len(result.epochs),
+        "fresh_events": len(request.events),
+        "dropped_unknown_interactions": dropped,
         "reference_s": round(result.reference_s, 2),
         "wall_s": round(result.wall_s, 2),
         "loss_curve": [round(e.next_item_loss, 5) for e in result.epochs],
         "regulariser_curve": [round(e.regulariser, 5) for e in result.epochs],
     }
-    return write_artifact(
+    t0 = time.perf_counter()
+    new = write_artifact(
         out,
         model,
         item_ids=items,
         popular=popular_items(split.train),
         data=data_info(
             mapped,
-            source=request.data or manifest.data.source,
+            source=source,
             fmt=request.fmt or manifest.data.format,
             split=split.name,
             min_interactions=manifest.data.min_interactions,
@@ -107,6 +109,8 @@ def run_finetune(
         training=training,
         metrics=test,
         metrics_protocol=f"{split.name} test split, full ranking excluding history",
-        parent=str(request.base),
+        parent=request.parent or str(request.base),
         export_onnx=export_onnx if request.export else None,
     )
+    stages["export"] = time.perf_counter() - t0
+    return FinetuneOutcome(new, {k: round(v, 3) for k, v in stages.items()}, dropped)

@@ -29,6 +29,7 @@ import torch
 from training.data.batches import Batch
 from training.data.log import InteractionLog
 from training.device import pick_device
+from training.methods.configs import FinestConfig
 from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss
 from training.perturbation import Operation, apply_operations
 
@@ -44,32 +45,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = ("deletion", "replacement", "insertion")
-
-
-@dataclass(frozen=True)
-class FinestConfig:
-    epochs: int = 50  # Sec. 6.1: 50 fine-tuning epochs (Fig. 7: gains saturate by then)
-    sample_ratio: float = 0.01  # R, Sec. 6.1: 1% of training interactions pseudo-perturbed per epoch
-    top_k: int = 100  # K, Sec. 6.1: top-200 (= 2K) sampled, top-100 preserved (Fig. 7: 100 is best)
-    lam: float = 1.0  # λ, Eq. 5 (Sec. 6.1)
-    margin_order: float = 0.1  # λ1, Eq. 3 first term (Sec. 6.1)
-    margin_score: float = 0.1  # λ2, Eq. 3 second term (Sec. 6.1)
-    simulate: bool = True  # Step 2; False = ablation "w/o perturbation simulation" (Table 6)
-    order_term: bool = True  # Eq. 3 first term; False = ablation (Table 6)
-    score_term: bool = True  # Eq. 3 second term; False = ablation (Table 6)
-    regularize: bool = True  # False = the "Random F.T." baseline: perturbation simulation only
-    lr: float = 1e-3  # Sec. 6.1
-    batch_size: int = 128  # same batches as plain training, so an epoch costs about the same
-    seed: int = 0  # drives the per-epoch simulations and the data order
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.top_k < 2 or self.batch_size < 1:
-            raise ValueError("epochs >= 1, top_k >= 2 and batch_size >= 1 are required")
-        if not 0.0 <= self.sample_ratio < 1.0:
-            raise ValueError(f"sample_ratio must be in [0, 1), got {self.sample_ratio}")
-        if self.lam < 0 or self.margin_order < 0 or self.margin_score < 0:
-            raise ValueError("lam, margin_order and margin_score must be >= 0")
 
 
 @dataclass(frozen=True)
