@@ -8,16 +8,18 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.batcher import MicroBatcher
 from service.errors import Unauthorized
-from service.event_log import EventLog
 from service.event_store import EventStore
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.settings import Settings, get_settings
+from training.data.event_log import EventLog
+from worker.jobstore import JobStore
 
 __all__ = ["AppState", "Authorized", "SettingsDep", "StateDep", "require_token"]
 
@@ -32,6 +34,8 @@ class AppState:
     batcher: MicroBatcher
     metrics: Metrics
     event_log: EventLog
+    jobs: JobStore
+    celery: Celery
     events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from service.event_log import Event
+from training.data.event_log import Event
 from training.data.formats import read_interactions
 from training.data.log import sort_key
 

@@ -14,12 +14,14 @@ from fastapi.responses import JSONResponse
 from service.batcher import MicroBatcher
 from service.dependencies import AppState
 from service.errors import install_handlers
-from service.event_log import EventLog
 from service.event_store import EventStore
 from service.metrics import Metrics
 from service.registry import ModelRegistry
-from service.routers import events, health, models, recommend
+from service.routers import events, health, jobs, models, recommend
 from service.settings import Settings, get_settings
+from training.data.event_log import EventLog
+from worker.celery_app import ensure_state_dir, make_celery
+from worker.jobstore import open_job_store
 
 __all__ = ["create_app"]
 
@@ -43,7 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.add(list(event_log.read()))  # everything acknowledged before a restart
         batcher = MicroBatcher(metrics, settings.max_batch_size, settings.max_wait_ms)
         batcher.start()
-        app.state.steadyrec = AppState(settings, registry, events, batcher, metrics, event_log)
+        job_settings = settings.job_settings()
+        ensure_state_dir(job_settings)
+        job_store, celery = open_job_store(job_settings), make_celery(job_settings)
+        app.state.steadyrec = AppState(settings, registry, events, batcher, metrics, event_log, job_store, celery)
         try:
             yield
         finally:
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(recommend.router)
     app.include_router(events.router)
+    app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(health.router)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -13,6 +13,10 @@ __all__ = [
     "EventIn",
     "EventsRequest",
     "EventsResponse",
+    "FinetuneJobRequest",
+    "JobData",
+    "JobResponse",
+    "JobsResponse",
     "ModelInfo",
     "ModelsResponse",
     "RecommendRequest",
@@ -123,3 +127,68 @@ class EventsRequest(BaseModel):
 class EventsResponse(BaseModel):
     accepted: int
     users: int = Field(description="distinct users in the batch")
+
+
+class JobData(BaseModel):
+    """What a fine-tune job trains on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["base", "dataset"] = Field(
+        "base", description="'base': the base model's own training log; 'dataset': a file under the data dir"
+    )
+    path: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        None, description="with source 'dataset': path relative to STEADYREC_DATA_DIR"
+    )
+    format: Literal["pairs", "sequences", "tsv", "recbole"] | None = None
+    include_events: bool = Field(True, description="append the fresh events of POST /events")
+    events_since: float | None = Field(None, ge=0.0, description="only events at or after this timestamp")
+    events_until: float | None = Field(None, ge=0.0, description="only events at or before this timestamp")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobData:
+        if self.source == "dataset" and self.path is None:
+            raise ValueError("source 'dataset' needs a 'path'")
+        if self.source == "base" and self.path is not None:
+            raise ValueError("'path' is only for source 'dataset'")
+        if self.events_since is not None and self.events_until is not None and self.events_since > self.events_until:
+            raise ValueError("events_since is after events_until")
+        return self
+
+
+class FinetuneJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="finest | random-ft | continue (cascade, sao, rlarm: not available yet)"
+    )
+    base: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        "live", description="a model version, or 'live' / 'candidate' (resolved when the job is submitted)"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="method parameters; unknown keys are refused")
+    data: JobData = Field(default_factory=JobData)
+    run_canary: bool = Field(False, description="run the stability canary on the candidate afterwards")
+
+
+class JobResponse(BaseModel):
+    id: str
+    state: str
+    method: str
+    base_version: str
+    params: dict[str, Any]
+    data: dict[str, Any]
+    run_canary: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    attempts: int
+    worker_pid: int | None = Field(None, description="process running the job (for operators)")
+    progress: dict[str, Any]
+    timings: dict[str, float]
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class JobsResponse(BaseModel):
+    jobs: list[JobResponse]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.settings import JobSettings
 
 __all__ = ["Settings", "get_settings"]
 
@@ -20,6 +22,11 @@ class Settings(BaseSettings):
     seed_log: Path | None = None  # interaction file that seeds the event store (the training log)
     seed_log_format: str | None = None  # its format (pairs | sequences | tsv | recbole), detected when unset
     events_path: Path = Path("var/events/events.jsonl")  # durable log of POST /events (fresh logs for jobs)
+    redis_url: str | None = Field(  # job broker and store; unset: embedded SQLite files under state_dir
+        None, validation_alias=AliasChoices("REDIS_URL", "STEADYREC_REDIS_URL")
+    )
+    state_dir: Path = Path("var/state")  # embedded broker, results and job store
+    data_dir: Path = Path("var/data")  # dataset paths in job requests must lie under it
     max_k: int = Field(100, ge=1)  # largest k a client may ask for
     max_history: int = Field(10_000, ge=1)  # longest explicit history accepted (only the last max_len are used)
     max_list: int = Field(10_000, ge=1)  # longest candidates / exclude list accepted
@@ -36,6 +43,16 @@ class Settings(BaseSettings):
         if self.token is not None and len(self.token.get_secret_value()) < 16:
             raise ValueError("STEADYREC_TOKEN must be at least 16 characters")
         return self
+
+    def job_settings(self) -> JobSettings:
+        """What the worker side needs, from the same values."""
+        return JobSettings(
+            redis_url=self.redis_url,
+            state_dir=self.state_dir,
+            models_dir=self.models_dir,
+            events_path=self.events_path,
+            data_dir=self.data_dir,
+        )
 
 
 @lru_cache

@@ -5,8 +5,8 @@ import asyncio
 from fastapi import APIRouter
 
 from service.dependencies import Authorized, StateDep
-from service.event_log import Event
 from service.schemas import EventsRequest, EventsResponse
+from training.data.event_log import Event
 
 router = APIRouter(tags=["events"])
 

@@ -40,7 +40,14 @@ def settings(world, tmp_path) -> Settings:
     models = tmp_path / "models"
     shutil.copytree(world["models"], models)  # each test may change aliases or corrupt files
     return Settings(
-        models_dir=models, token=TOKEN, seed_log=world["events"], events_path=tmp_path / "events.jsonl", max_k=50
+        models_dir=models,
+        token=TOKEN,
+        seed_log=world["events"],
+        events_path=tmp_path / "events.jsonl",
+        state_dir=tmp_path / "state",
+        data_dir=tmp_path / "data",
+        redis_url=None,
+        max_k=50,
     )
 
 

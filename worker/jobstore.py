@@ -1,0 +1,190 @@
+"""Job records shared by the service (creates, reads, cancels) and the worker (progress, results).
+
+A record is a JSON document plus a separately stored ``state`` whose changes are conditional
+(``transition(id, to, allowed_from)``), so a cancellation and a worker's progress never overwrite each
+other. Backends: Redis (a hash per job and a sorted index) or, with no Redis, a SQLite file.
+
+States: queued -> running -> succeeded | failed | cancelled (queued -> cancelled too).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from worker.settings import JobSettings
+
+__all__ = ["FINAL_STATES", "JobRecord", "JobState", "JobStore", "open_job_store"]
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class JobRecord(BaseModel):
+    id: str
+    state: JobState = "queued"
+    kind: str = "finetune"
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    base_version: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    run_canary: bool = False
+    created_at: float = Field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    attempts: int = 0
+    worker_pid: int | None = None
+    progress: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class JobStore(ABC):
+    @abstractmethod
+    def create(self, record: JobRecord) -> None: ...
+
+    @abstractmethod
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    @abstractmethod
+    def state(self, job_id: str) -> str | None: ...
+
+    @abstractmethod
+    def patch(self, job_id: str, **fields: Any) -> None:
+        """Merge fields (not ``state``) into the record."""
+
+    @abstractmethod
+    def transition(self, job_id: str, to: JobState, allowed_from: set[str]) -> bool:
+        """Set the state if the current one is in ``allowed_from``; True when it changed."""
+
+    @abstractmethod
+    def recent(self, limit: int = 100) -> list[JobRecord]: ...
+
+
+def _document(record: JobRecord) -> str:
+    return record.model_dump_json(exclude={"state"})
+
+
+class SQLiteJobStore(JobStore):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT, doc TEXT, created REAL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30, isolation_level="IMMEDIATE")
+
+    def create(self, record: JobRecord) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?)", (record.id, record.state, _document(record), record.created_at)
+            )
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT state, doc FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else JobRecord.model_validate({**json.loads(row[1]), "state": row[0]})
+
+    def state(self, job_id: str) -> str | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def patch(self, job_id: str, **fields: Any) -> None:
+        with closing(self._connect()) as db, db:
+            row = db.execute("SELECT doc FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            doc = {**json.loads(row[0]), **fields}
+            db.execute("UPDATE jobs SET doc = ? WHERE id = ?", (json.dumps(doc), job_id))
+
+    def transition(self, job_id: str, to: JobState, allowed_from: set[str]) -> bool:
+        marks = ",".join("?" * len(allowed_from))
+        with closing(self._connect()) as db, db:
+            cursor = db.execute(
+                f"UPDATE jobs SET state = ? WHERE id = ? AND state IN ({marks})", (to, job_id, *sorted(allowed_from))
+            )
+            return cursor.rowcount == 1
+
+    def recent(self, limit: int = 100) -> list[JobRecord]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT state, doc FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+        return [JobRecord.model_validate({**json.loads(doc), "state": state}) for state, doc in rows]
+
+
+class RedisJobStore(JobStore):
+    PREFIX = "steadyrec:job:"
+    INDEX = "steadyrec:jobs"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+
+    def create(self, record: JobRecord) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(self.PREFIX + record.id, mapping={"state": record.state, "doc": _document(record)})
+        pipe.zadd(self.INDEX, {record.id: record.created_at})
+        pipe.execute()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        values = self.redis.hgetall(self.PREFIX + job_id)
+        if not values:
+            return None
+        return JobRecord.model_validate({**json.loads(values["doc"]), "state": values["state"]})
+
+    def state(self, job_id: str) -> str | None:
+        value = self.redis.hget(self.PREFIX + job_id, "state")
+        return None if value is None else str(value)
+
+    def _update(self, job_id: str, change: Any) -> Any:
+        import redis
+
+        key = self.PREFIX + job_id
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    values = pipe.hgetall(key)
+                    if not values:
+                        raise KeyError(job_id)
+                    outcome, mapping = change(values)
+                    if mapping:
+                        pipe.multi()
+                        pipe.hset(key, mapping=mapping)
+                        pipe.execute()
+                    else:
+                        pipe.unwatch()
+                    return outcome
+                except redis.WatchError:
+                    continue
+
+    def patch(self, job_id: str, **fields: Any) -> None:
+        self._update(job_id, lambda v: (None, {"doc": json.dumps({**json.loads(v["doc"]), **fields})}))
+
+    def transition(self, job_id: str, to: JobState, allowed_from: set[str]) -> bool:
+        return bool(
+            self._update(job_id, lambda v: (True, {"state": to}) if v["state"] in allowed_from else (False, {}))
+        )
+
+    def recent(self, limit: int = 100) -> list[JobRecord]:
+        ids = self.redis.zrevrange(self.INDEX, 0, limit - 1)
+        records = [self.get(str(job_id)) for job_id in ids]
+        return [r for r in records if r is not None]
+
+
+def open_job_store(settings: JobSettings) -> JobStore:
+    if settings.redis_url:
+        return RedisJobStore(settings.redis_url)
+    return SQLiteJobStore(settings.state_dir / "jobs.sqlite")

@@ -1,0 +1,29 @@
+"""Settings shared by the worker and the parts of the service that talk to it (no torch here)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["JobSettings", "get_job_settings"]
+
+
+class JobSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STEADYREC_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(  # broker, result backend and job store; unset: embedded SQLite files
+        None, validation_alias=AliasChoices("REDIS_URL", "STEADYREC_REDIS_URL")
+    )
+    state_dir: Path = Path("var/state")  # embedded broker, results and job store when there is no Redis
+    models_dir: Path = Path("var/models")  # the registry both the service and the worker use
+    events_path: Path = Path("var/events/events.jsonl")  # fresh logs written by POST /events
+    data_dir: Path = Path("var/data")  # dataset paths in job requests must lie under it
+    max_attempts: int = Field(2, ge=1)  # a job whose worker died this many times is marked failed
+
+
+@lru_cache
+def get_job_settings() -> JobSettings:
+    return JobSettings()
