@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, with no Redis, no GPU and no ../shared: set up the environment,
 # train a small SASRec on a synthetic log if no live model exists, export it to ONNX, register it as
-# live, start the service, and show a working /recommend call. Ctrl-C stops the service.
+# live, start the service and a fine-tune worker (embedded SQLite broker), and show a working
+# /recommend call. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,6 +10,8 @@ SR=.venv/bin/steadyrec
 export STEADYREC_MODELS_DIR=${STEADYREC_MODELS_DIR:-var/models}
 export STEADYREC_SEED_LOG=${STEADYREC_SEED_LOG:-var/data/demo.tsv}
 export STEADYREC_DEMO_MODE=1
+export STEADYREC_DATA_DIR=${STEADYREC_DATA_DIR:-var/data}
+unset REDIS_URL  # the demo uses the embedded broker; docker compose uses Redis
 PORT=${PORT:-8000}
 mkdir -p var
 if [ ! -f var/token ]; then .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/token; fi
@@ -25,9 +28,11 @@ if [ ! -f "$STEADYREC_MODELS_DIR/aliases.json" ] || ! grep -q '"live"' "$STEADYR
     $SR register var/runs/demo --version "$version" --alias live
 fi
 
+$SR worker --log-level warning > var/worker.log 2>&1 &
+worker=$!
 $SR serve --port "$PORT" --log-level warning &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
+trap 'kill $server $worker 2>/dev/null; wait $server $worker 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
     kill -0 $server 2>/dev/null || { echo "[demo] the service did not start"; exit 1; }
@@ -37,10 +42,13 @@ user=$(head -n1 "$STEADYREC_SEED_LOG" | cut -f1)
 cmd="curl -s -X POST http://127.0.0.1:$PORT/recommend -H 'Content-Type: application/json' -d '{\"user_id\": \"$user\", \"k\": 5}'"
 echo
 echo "[demo] steadyrec is serving on http://127.0.0.1:$PORT (API docs: http://127.0.0.1:$PORT/docs)"
-echo "[demo] management token (for PUT /models/aliases/...): in var/token"
+echo "[demo] management token (events, jobs, aliases): in var/token; fine-tune worker log: var/worker.log"
 echo "[demo] try:"
 echo "  $cmd"
 eval "$cmd"
 echo
+echo "[demo] a FINEST fine-tune job of the live model (answers 202 with the job id; GET /jobs/ID to follow it):"
+echo "  curl -s -X POST http://127.0.0.1:$PORT/jobs/finetune -H \"Authorization: Bearer \$(cat var/token)\" \\"
+echo "       -H 'Content-Type: application/json' -d '{\"method\": \"finest\", \"params\": {\"epochs\": 5}}'"
 echo "[demo] Ctrl-C to stop."
 wait $server

@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Job tests start a private redis-server on 127.0.0.1 and a real Celery worker process.
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "[test] installing redis-server (Debian package)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
 echo "[test] ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .

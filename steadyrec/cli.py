@@ -255,5 +255,30 @@ def serve(
     uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level=log_level)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="jobs run at once (each uses all cores it can)")] = 1,
+    log_level: str = "info",
+) -> None:
+    """Run the fine-tune worker (Celery): Redis when REDIS_URL is set, else the embedded SQLite broker."""
+    import os
+
+    from worker.celery_app import app as celery_app
+    from worker.celery_app import ensure_state_dir
+    from worker.settings import get_job_settings
+
+    ensure_state_dir(get_job_settings())
+    argv = [
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        f"--loglevel={log_level.upper()}",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname=steadyrec-{os.getpid()}@%h",
+    ]
+    celery_app.worker_main(argv)
+
+
 if __name__ == "__main__":
     app()
