@@ -30,7 +30,7 @@ from training.data.batches import Batch
 from training.data.log import InteractionLog
 from training.device import pick_device
 from training.methods.configs import FinestConfig
-from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss
+from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss, softmax_loss
 from training.perturbation import Operation, apply_operations
 
 __all__ = [
@@ -169,12 +169,20 @@ def _batch_losses(
     if isinstance(model, CausalModel):
         inputs, targets = causal_pairs(window)
         states = model.encode(inputs)  # (B, L, D): one pass for both terms
-        next_loss = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
-        if not config.regularize or not valid.any():
-            return next_loss, torch.zeros((), device=window.device)
         index = slot.clamp_min(0)[:, :, None].expand(-1, -1, references.shape[2])  # (B, L, 2K)
-        chosen = references.gather(1, index)[valid]  # (P, 2K)
-        scores = model.score_items(states[valid], chosen)  # (P, 2K)
+        chosen = references.gather(1, index)[valid]  # (P', 2K) reference items of the valid instances
+        if model.config.loss == "ce":
+            # the softmax already scored every item at every target position: read the references from it
+            next_loss, logits = softmax_loss(states, targets, model.item_emb, model.n_items, batch.weights)
+            if not config.regularize or not valid.any():
+                return next_loss, torch.zeros((), device=window.device)
+            row = (targets > 0).flatten().cumsum(0) - 1  # (B * L,) row of each position in the logits
+            scores = logits[row[valid.flatten()]].gather(1, chosen - 1)  # (P', 2K)
+        else:
+            next_loss = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
+            if not config.regularize or not valid.any():
+                return next_loss, torch.zeros((), device=window.device)
+            scores = model.score_items(states[valid], chosen)  # (P', 2K)
     else:
         next_loss = model.loss(batch)
         if not config.regularize or not valid.any():

@@ -21,7 +21,15 @@ from torch import nn
 
 from training.data.batches import Batch
 
-__all__ = ["CausalModel", "SequentialModel", "causal_pairs", "init_xavier", "next_item_loss", "weighted_mean"]
+__all__ = [
+    "CausalModel",
+    "SequentialModel",
+    "causal_pairs",
+    "init_xavier",
+    "next_item_loss",
+    "softmax_loss",
+    "weighted_mean",
+]
 
 
 def init_xavier(model: nn.Module, padding: nn.Embedding) -> None:
@@ -57,17 +65,30 @@ def next_item_loss(
     ``hidden`` (B, L, D), ``targets`` (B, L) with 0 where there is no target. ``ce``: softmax
     cross-entropy over all items; ``bce``: one uniformly sampled negative per position (SASRec Eq. 7).
     """
-    mask = targets > 0  # (B, L)
     if kind == "ce":
-        logits = hidden[mask] @ item_emb.weight[1 : n_items + 1].T  # (P, N) for the P real positions
-        per_pos = F.cross_entropy(logits, targets[mask] - 1, reduction="none")  # (P,)
-        full = torch.zeros_like(targets, dtype=hidden.dtype).masked_scatter(mask, per_pos)  # (B, L)
-        return weighted_mean(full, mask, batch.weights)
+        return softmax_loss(hidden, targets, item_emb, n_items, batch.weights)[0]
+    mask = targets > 0  # (B, L)
     negatives = torch.randint(1, n_items + 1, targets.shape, generator=batch.rng).to(targets.device)  # (B, L)
     pos = (hidden * item_emb(targets)).sum(-1)  # (B, L)
     neg = (hidden * item_emb(negatives)).sum(-1)  # (B, L)
     per_pos = F.softplus(-pos) + F.softplus(neg)  # -log sigma(pos) - log(1 - sigma(neg))
     return weighted_mean(per_pos, mask, batch.weights)
+
+
+def softmax_loss(
+    hidden: torch.Tensor,
+    targets: torch.Tensor,
+    item_emb: nn.Embedding,
+    n_items: int,
+    weights: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-softmax cross-entropy at the positions with a target, and the logits it computed:
+    (loss, logits (P, N)) where the P rows follow ``targets > 0`` in row-major order."""
+    mask = targets > 0  # (B, L)
+    logits = hidden[mask] @ item_emb.weight[1 : n_items + 1].T  # (P, N) for the P real positions
+    per_pos = F.cross_entropy(logits, targets[mask] - 1, reduction="none")  # (P,)
+    full = torch.zeros_like(targets, dtype=hidden.dtype).masked_scatter(mask, per_pos)  # (B, L)
+    return weighted_mean(full, mask, weights), logits
 
 
 class SequentialModel(nn.Module, ABC):
