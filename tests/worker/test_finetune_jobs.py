@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.worker.conftest import app_client, auth, settings_for, start_worker, stop_worker
+from tests.worker.harness import app_client, auth, settings_for, start_worker, stop_worker
 from training.registry import RegistryStore
 
 pytestmark = pytest.mark.anyio

@@ -1,0 +1,130 @@
+"""Starting the real parts for tests and benchmarks: redis-server, a Celery worker process, the app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from service.main import create_app
+from service.settings import Settings
+
+TOKEN = "worker-test-token-0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_redis() -> Iterator[str]:
+    """A private redis-server on 127.0.0.1 and a free port; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server is not installed (scripts/test.sh installs it with apt-get)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def worker_env(world: Path, redis: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "STEADYREC_REDIS_URL")}
+    env.update(
+        {
+            "STEADYREC_MODELS_DIR": str(world / "models"),
+            "STEADYREC_EVENTS_PATH": str(world / "events.jsonl"),
+            "STEADYREC_STATE_DIR": str(world / "state"),
+            "STEADYREC_DATA_DIR": str(world / "data"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    if redis is not None:
+        env["REDIS_URL"] = redis
+    return env
+
+
+def start_worker(world: Path, redis: str | None) -> subprocess.Popen[bytes]:
+    (world / "state").mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "INFO",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        env=worker_env(world, redis),
+        cwd=ROOT,
+        stdout=open(world / "worker.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def settings_for(world: Path, redis: str | None) -> Settings:
+    return Settings(
+        models_dir=world / "models",
+        token=TOKEN,
+        events_path=world / "events.jsonl",
+        state_dir=world / "state",
+        data_dir=world / "data",
+        redis_url=redis,
+        seed_log=world / "data" / "base.tsv",
+    )
+
+
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        yield c
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
