@@ -29,21 +29,32 @@ class EventStore:
         timed = all(stamp is not None for _, _, stamp in rows)
         if timed:
             rows.sort(key=lambda r: r[2] or 0.0)  # stable: ties keep file order
-        for user, item, _ in rows:
+        last: dict[str, int] = {}
+        for position, (user, item, _) in enumerate(rows):
             self._histories.setdefault(user, []).append(item)
+            last[user] = position
+        # most recently active users last, as add() keeps them
+        self._histories = {u: self._histories[u] for u in sorted(self._histories, key=lambda u: last.get(u, -1))}
         log.info("event store seeded with %d interactions of %d users from %s", len(rows), len(self._histories), path)
         return len(rows)
 
     def add(self, events: list[Event]) -> None:
-        """Append events to their users' histories (in the order given)."""
+        """Append events to their users' histories (in the order given); they become the most recent."""
         for event in events:
-            self._histories.setdefault(event.user, []).append(event.item)
+            history = self._histories.pop(event.user, [])
+            history.append(event.item)
+            self._histories[event.user] = history
 
     def history(self, user: str) -> list[str] | None:
         return self._histories.get(user)
 
     def users(self, limit: int = 10) -> list[str]:
         return sorted(self._histories, key=sort_key)[:limit]
+
+    def recent(self, limit: int) -> list[tuple[str, list[str]]]:
+        """The ``limit`` users with the most recent activity, newest first, with their histories."""
+        users = list(self._histories)[-limit:][::-1]
+        return [(u, list(self._histories[u])) for u in users]
 
     def __len__(self) -> int:
         return len(self._histories)

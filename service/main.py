@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +18,7 @@ from service.errors import install_handlers
 from service.event_store import EventStore
 from service.metrics import Metrics
 from service.registry import ModelRegistry
-from service.routers import events, health, jobs, models, recommend
+from service.routers import events, health, jobs, models, recommend, shadow
 from service.settings import Settings, get_settings
 from training.data.event_log import EventLog
 from worker.celery_app import ensure_state_dir, make_celery
@@ -26,6 +27,16 @@ from worker.jobstore import open_job_store
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+
+async def _watch_aliases(registry: ModelRegistry, every_s: float) -> None:
+    """Pick up alias changes made by other processes (a worker's candidate, another replica's promotion)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await registry.refresh()
+        except Exception:  # a bad file on disk must not stop the watcher
+            log.exception("could not refresh model aliases")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("demo mode without a token: model management endpoints are open to anyone")
         metrics = Metrics()
         registry = ModelRegistry(settings.models_dir, settings.intra_op_threads)
+        registry.aliases_changed()
         registry.load_aliases()
         events = EventStore()
         if settings.seed_log is not None:
@@ -49,9 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ensure_state_dir(job_settings)
         job_store, celery = open_job_store(job_settings), make_celery(job_settings)
         app.state.steadyrec = AppState(settings, registry, events, batcher, metrics, event_log, job_store, celery)
+        watcher = asyncio.get_running_loop().create_task(_watch_aliases(registry, settings.alias_poll_s))
         try:
             yield
         finally:
+            watcher.cancel()
             await batcher.stop()
 
     app = FastAPI(
@@ -84,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommend.router)
     app.include_router(events.router)
     app.include_router(jobs.router)
+    app.include_router(shadow.router)
     app.include_router(models.router)
     app.include_router(health.router)
     return app

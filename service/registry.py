@@ -27,14 +27,35 @@ class ModelRegistry:
         self.intra_op_threads = intra_op_threads
         self._aliases: dict[str, LoadedModel] = {}
         self._lock = asyncio.Lock()  # one alias change at a time; reads never wait for it
+        self._stamp: int | None = None  # mtime of aliases.json when last read
 
     def load_aliases(self) -> None:
-        """Load every alias recorded on disk; a version that fails verification is logged and skipped."""
-        for alias, version in self.store.aliases().items():
+        """Load every alias recorded on disk; a version that fails verification is logged and skipped.
+
+        Called at start-up and again whenever ``aliases.json`` changes on disk (a worker registered a
+        candidate, or another replica promoted), so every replica converges on the same models. An alias
+        whose version is already loaded keeps its session.
+        """
+        recorded = self.store.aliases()
+        for alias, version in recorded.items():
+            current = self._aliases.get(alias)
+            if current is not None and current.version == version:
+                continue
             try:
                 self._aliases[alias] = self._load(version)
+                log.info("alias %s -> %s (from disk)", alias, version)
             except ArtifactError as err:
                 log.error("refusing to serve %s model %s: %s", alias, version, err)
+        for alias in set(self._aliases) - set(recorded):
+            del self._aliases[alias]
+
+    def aliases_changed(self) -> bool:
+        """True when ``aliases.json`` changed since the last check (cheap: one stat)."""
+        path = self.store.root / "aliases.json"
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        changed = stamp != self._stamp
+        self._stamp = stamp
+        return changed
 
     def _load(self, version: str) -> LoadedModel:
         return load_version(version, self.store.path(version), self.intra_op_threads)
@@ -50,6 +71,12 @@ class ModelRegistry:
 
     def loaded(self) -> dict[str, str]:
         return {alias: model.version for alias, model in self._aliases.items()}
+
+    async def refresh(self) -> None:
+        """Reload aliases if another process changed them on disk."""
+        if self.aliases_changed():
+            async with self._lock:
+                await asyncio.to_thread(self.load_aliases)
 
     async def set_alias(self, alias: str, version: str, reason: str = "") -> LoadedModel:
         """Verify and load ``version`` off the event loop, then swap ``alias`` to it atomically."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 __all__ = [
     "AliasRequest",
+    "CanaryRequest",
     "EventIn",
     "EventsRequest",
     "EventsResponse",
@@ -19,9 +20,12 @@ __all__ = [
     "JobsResponse",
     "ModelInfo",
     "ModelsResponse",
+    "PromoteRequest",
     "RecommendRequest",
     "RecommendResponse",
     "ScoredItem",
+    "ShadowItem",
+    "ShadowRequest",
 ]
 
 MAX_K = 1000  # hard cap in the schema; the settings' max_k (default 100) is the working limit
@@ -72,6 +76,7 @@ class ModelInfo(BaseModel):
     data_fingerprint: str
     metrics: dict[str, float]
     aliases: list[str]
+    verdict: dict[str, Any] | None = None
 
 
 class ModelsResponse(BaseModel):
@@ -192,3 +197,46 @@ class JobResponse(BaseModel):
 
 class JobsResponse(BaseModel):
     jobs: list[JobResponse]
+
+
+class ShadowItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Id | None = None
+    items: list[Id] | None = Field(None, max_length=MAX_LIST)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ShadowItem:
+        if (self.user_id is None) == (self.items is None):
+            raise ValueError("give exactly one of 'user_id' or 'items'")
+        return self
+
+
+class ShadowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[ShadowItem] | None = Field(None, min_length=1, max_length=20_000)
+    replay: int | None = Field(None, ge=1, le=50_000, description="compare on the N most recently active users")
+    k: int = Field(10, ge=1, le=100)
+    p: float = Field(0.9, gt=0.0, lt=1.0, description="RBO persistence")
+    long_history: int = Field(20, ge=1, description="histories at least this long form the 'long' group")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ShadowRequest:
+        if self.requests is not None and self.replay is not None:
+            raise ValueError("give 'requests' or 'replay', not both")
+        return self
+
+
+class CanaryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: dict[str, Any] = Field(default_factory=dict, description="CanaryPolicy fields; defaults otherwise")
+    samples: int = Field(1000, ge=1, le=50_000, description="replayed users (the most recently active)")
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(False, description="promote without a passed canary (needs the admin token)")
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
 
     models_dir: Path = Path("var/models")  # registry root: versions/<version>/ and aliases.json
     token: SecretStr | None = None  # bearer token for every non-read endpoint
+    admin_token: SecretStr | None = None  # forced promotions (no passed canary); unset: never allowed
     demo_mode: bool = False  # allows running without a token (management endpoints then open, with a warning)
     seed_log: Path | None = None  # interaction file that seeds the event store (the training log)
     seed_log_format: str | None = None  # its format (pairs | sequences | tsv | recbole), detected when unset
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(0.0, ge=0.0)  # extra wait for a fuller batch; 0 = take what is queued (no idle delay)
     intra_op_threads: int = Field(0, ge=0)  # ONNX Runtime threads per session; 0 = its default (all cores)
     cors_origins: list[str] = Field(default_factory=list)  # CORS off unless origins are listed
+    alias_poll_s: float = Field(2.0, gt=0)  # how often aliases.json is checked for changes by other processes
 
     @model_validator(mode="after")
     def _token_outside_demo(self) -> Settings:

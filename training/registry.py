@@ -2,6 +2,7 @@
 
     <root>/versions/<version>/   one verified artifact directory per version (never modified)
     <root>/aliases.json          {"aliases": {"live": "v3", "candidate": "v4"}, "history": [...]}
+    <root>/verdicts/<version>.json  the latest canary verdict of a version (artifacts stay immutable)
 
 Versions are registered by copying into a temporary directory and renaming; ``aliases.json`` is replaced
 atomically (write, fsync, rename), so a reader sees the old or the new state, never a mix.
@@ -88,6 +89,21 @@ class RegistryStore:
     def history(self) -> list[dict[str, Any]]:
         return list(self._read()["history"])
 
+    def write_verdict(self, version: str, verdict: dict[str, Any]) -> None:
+        _write_json_atomically(self.root / "verdicts" / f"{validate_version(version)}.json", verdict)
+
+    def verdict(self, version: str) -> dict[str, Any] | None:
+        path = self.root / "verdicts" / f"{validate_version(version)}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def previous_live(self) -> str | None:
+        """The version that was live before the current one (the target of a rollback)."""
+        current = self.aliases().get("live")
+        for change in reversed(self.history()):
+            if change["alias"] == "live" and change["to"] == current and change["from"] not in (None, current):
+                return str(change["from"])
+        return None
+
     def set_alias(self, alias: str, version: str | None, reason: str = "") -> None:
         """Point ``alias`` at ``version`` (None removes it) and append the change to the history."""
         if alias not in ALIASES:
@@ -101,10 +117,15 @@ class RegistryStore:
         else:
             state["aliases"][alias] = version
         state["history"].append({"at": utc_now(), "alias": alias, "from": previous, "to": version, "reason": reason})
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".aliases-{uuid.uuid4().hex[:8]}.json"
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.root / "aliases.json")
+        _write_json_atomically(self.root / "aliases.json", state)
+
+
+def _write_json_atomically(path: Path, payload: Any) -> None:
+    """Write, fsync, rename: readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.stem}-{uuid.uuid4().hex[:8]}.json"
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

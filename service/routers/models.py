@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import logging
+import secrets
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.dependencies import Authorized, StateDep
-from service.errors import NotFound
-from service.schemas import AliasRequest, ModelInfo, ModelsResponse
+from service.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from service.schemas import AliasRequest, CanaryRequest, ModelInfo, ModelsResponse, PromoteRequest
+from service.shadow import policy_from, run_canary
 from training.manifest import ArtifactError
+from training.registry import validate_version
 
 router = APIRouter(prefix="/models", tags=["models"])
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ async def list_models(state: StateDep) -> ModelsResponse:
                 data_fingerprint=manifest.data.fingerprint,
                 metrics=manifest.metrics,
                 aliases=[a for a, v in aliases.items() if v == version],
+                verdict=_verdict_summary(store.verdict(version)),
             )
         )
     return ModelsResponse(models=models, aliases=aliases, loaded=state.registry.loaded())
@@ -48,3 +53,83 @@ async def set_alias(alias: str, body: AliasRequest, state: StateDep) -> dict[str
         raise NotFound(f"unknown alias {alias[:40]!r}; expected 'live' or 'candidate'")
     model = await state.registry.set_alias(alias, body.version, body.reason)
     return {"alias": alias, "version": model.version}
+
+
+def _verdict_summary(verdict: dict[str, Any] | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {k: verdict[k] for k in ("passed", "live", "created_at", "failures") if k in verdict}
+
+
+def _version(version: str) -> str:
+    try:
+        return validate_version(version)
+    except ValueError as err:
+        raise InvalidRequest(str(err)) from err
+
+
+@router.post("/{version}/canary", dependencies=[Authorized])
+async def post_canary(version: str, body: CanaryRequest, state: StateDep) -> dict[str, Any]:
+    """Run the stability canary of `version` against live; the verdict (every figure, every failed
+    condition in words) is stored with the version unless the policy says `dry_run`."""
+    policy = policy_from(body.policy)
+    return await run_canary(_version(version), policy, body.samples, state.registry, state.events)
+
+
+@router.get("/{version}/canary")
+async def get_canary(version: str, state: StateDep) -> dict[str, Any]:
+    """The stored canary verdict of `version`."""
+    verdict = state.registry.store.verdict(_version(version))
+    if verdict is None:
+        raise NotFound(f"no canary verdict for {version!r}; POST /models/{version}/canary runs one")
+    return verdict
+
+
+def _check_admin(request: Request, state: StateDep) -> None:
+    """A forced promotion needs the admin token in ``X-Admin-Token`` besides the ordinary bearer token."""
+    admin = state.settings.admin_token
+    if admin is None:
+        raise Unauthorized("forced promotion is disabled: no STEADYREC_ADMIN_TOKEN is set")
+    given = request.headers.get("x-admin-token", "")
+    if not secrets.compare_digest(given.encode(), admin.get_secret_value().encode()):
+        raise Unauthorized("forced promotion needs the admin token in the X-Admin-Token header")
+
+
+@router.post("/{version}/promote", dependencies=[Authorized])
+async def promote(version: str, body: PromoteRequest, request: Request, state: StateDep) -> dict[str, Any]:
+    """Make `version` live. It needs a passed canary verdict against the current live model, unless
+    `force` is set with the admin token in `X-Admin-Token` (the override is logged)."""
+    version = _version(version)
+    store = state.registry.store
+    if not store.exists(version):
+        raise NotFound(f"no model version {version!r}")
+    live = store.aliases().get("live")
+    if version == live:
+        raise Conflict(f"{version!r} is already live")
+    verdict = store.verdict(version)
+    if body.force:
+        _check_admin(request, state)
+        log.warning("FORCED promotion of %s over %s without a passed canary: %s", version, live, body.reason)
+        reason = f"forced: {body.reason}"
+    elif verdict is None or not verdict.get("passed"):
+        why = "no canary verdict" if verdict is None else "its canary failed: " + "; ".join(verdict["failures"])
+        raise Conflict(f"cannot promote {version!r}: {why}")
+    elif verdict.get("live") != live:
+        raise Conflict(
+            f"the canary of {version!r} compared it with {verdict.get('live')!r}, not the live {live!r}; run it again"
+        )
+    else:
+        reason = body.reason or "canary passed"
+    model = await state.registry.set_alias("live", version, reason)
+    return {"live": model.version, "previous": live, "forced": body.force}
+
+
+@router.post("/rollback", dependencies=[Authorized])
+async def rollback(state: StateDep) -> dict[str, Any]:
+    """Make the previously live version live again."""
+    store = state.registry.store
+    previous, current = store.previous_live(), store.aliases().get("live")
+    if previous is None:
+        raise Conflict("there is no earlier live version to roll back to")
+    model = await state.registry.set_alias("live", previous, f"rollback from {current}")
+    return {"live": model.version, "previous": current}

@@ -16,6 +16,7 @@ from training.data.synthetic import SyntheticConfig, synthetic_interactions, wri
 from training.registry import RegistryStore
 
 TOKEN = "test-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,7 @@ def settings(world, tmp_path) -> Settings:
     return Settings(
         models_dir=models,
         token=TOKEN,
+        admin_token=ADMIN_TOKEN,
         seed_log=world["events"],
         events_path=tmp_path / "events.jsonl",
         state_dir=tmp_path / "state",

@@ -1,0 +1,117 @@
+"""Shadow comparison and the canary run: which histories to compare, and running the comparison off
+the event loop. The gate's arithmetic is in service.canary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from service.canary import CanaryPolicy, compare, evaluate_gate, heldout_ndcg, summarise
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.event_store import EventStore
+from service.inference import LoadedModel, load_version
+from service.registry import ModelRegistry
+from service.schemas import ShadowRequest
+from training.manifest import ArtifactError, utc_now
+
+__all__ = ["policy_from", "run_canary", "shadow_compare"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REPLAY = 500  # users compared when a shadow request names neither requests nor replay
+
+
+def policy_from(values: dict[str, Any]) -> CanaryPolicy:
+    try:
+        return CanaryPolicy.model_validate(values)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg']}" for e in err.errors())
+        raise InvalidRequest(f"invalid canary policy: {problems}") from None
+
+
+def _histories(body: ShadowRequest, events: EventStore) -> list[list[str]]:
+    if body.requests is None:
+        return [history for _, history in events.recent(body.replay or DEFAULT_REPLAY)]
+    out = []
+    for i, item in enumerate(body.requests):
+        if item.user_id is not None:
+            history = events.history(item.user_id)
+            if history is None:
+                raise NotFound(f"requests[{i}]: unknown user {item.user_id[:80]!r}")
+            out.append(history)
+        else:
+            out.append(list(item.items or []))
+    return out
+
+
+def _candidate(registry: ModelRegistry, version: str | None) -> LoadedModel:
+    """The loaded candidate, or ``version`` loaded (and verified) for this comparison."""
+    current = registry.get("candidate")
+    if version is None or (current is not None and current.version == version):
+        if current is None:
+            raise Conflict("no candidate model is loaded; register one or run a fine-tune job first")
+        return current
+    if not registry.store.exists(version):
+        raise NotFound(f"no model version {version!r}")
+    try:
+        return load_version(version, registry.store.path(version), registry.intra_op_threads)
+    except ArtifactError as err:
+        raise Conflict(f"model version {version!r} failed verification: {err}") from err
+
+
+async def shadow_compare(body: ShadowRequest, registry: ModelRegistry, events: EventStore) -> dict[str, Any]:
+    live = registry.live()
+    candidate = _candidate(registry, None)
+    histories = _histories(body, events)
+    result = await asyncio.to_thread(compare, live, candidate, histories, body.k, body.p)
+    return {
+        "live": live.version,
+        "candidate": candidate.version,
+        "k": body.k,
+        "p": body.p,
+        "per_request": [
+            {"rbo": float(r), "jaccard": float(j), "history_length": int(n)}
+            for r, j, n in zip(result.rbo, result.jaccard, result.history_lengths, strict=True)
+        ],
+        "groups": summarise(result, body.long_history),
+    }
+
+
+async def run_canary(
+    version: str, policy: CanaryPolicy, samples: int, registry: ModelRegistry, events: EventStore
+) -> dict[str, Any]:
+    """Compare ``version`` with live on a replay of recent users and apply the gate; store the verdict."""
+    live = registry.live()
+    candidate = await asyncio.to_thread(_candidate, registry, version)
+    if candidate.version == live.version:
+        log.info("canary of %s against itself (it is live)", version)
+    replay = [history for _, history in events.recent(samples)]
+    heldout = [h for h in replay if len(h) >= 2]
+    floor_model = None
+    if policy.noise_floor_version is not None:
+        floor_model = await asyncio.to_thread(_candidate, registry, policy.noise_floor_version)
+
+    def work() -> dict[str, Any]:
+        comparison = compare(live, candidate, replay, policy.k, policy.p)
+        floor = compare(live, floor_model, replay, policy.k, policy.p) if floor_model is not None else None
+        ndcg_live = heldout_ndcg(live, heldout) if heldout else np.zeros(0)
+        ndcg_candidate = heldout_ndcg(candidate, heldout) if heldout else np.zeros(0)
+        return evaluate_gate(policy, comparison, ndcg_live, ndcg_candidate, floor)
+
+    gate = await asyncio.to_thread(work)
+    verdict = {
+        "candidate": candidate.version,
+        "live": live.version,
+        "created_at": utc_now(),
+        "samples": len(replay),
+        "policy": policy.model_dump(),
+        **gate,
+    }
+    if not policy.dry_run:
+        await asyncio.to_thread(registry.store.write_verdict, candidate.version, verdict)
+    log.info("canary %s vs live %s: %s", candidate.version, live.version, "pass" if gate["passed"] else "fail")
+    return verdict
