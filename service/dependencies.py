@@ -16,6 +16,7 @@ from service.batcher import MicroBatcher
 from service.errors import Unauthorized
 from service.event_store import EventStore
 from service.metrics import Metrics
+from service.mirror import ShadowMirror
 from service.registry import ModelRegistry
 from service.settings import Settings, get_settings
 from training.data.event_log import EventLog
@@ -36,6 +37,7 @@ class AppState:
     event_log: EventLog
     jobs: JobStore
     celery: Celery
+    mirror: ShadowMirror
     events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 

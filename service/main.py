@@ -17,6 +17,7 @@ from service.dependencies import AppState
 from service.errors import install_handlers
 from service.event_store import EventStore
 from service.metrics import Metrics
+from service.mirror import PairLog, ShadowMirror
 from service.registry import ModelRegistry
 from service.routers import events, health, jobs, models, recommend, shadow
 from service.settings import Settings, get_settings
@@ -60,12 +61,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job_settings = settings.job_settings()
         ensure_state_dir(job_settings)
         job_store, celery = open_job_store(job_settings), make_celery(job_settings)
-        app.state.steadyrec = AppState(settings, registry, events, batcher, metrics, event_log, job_store, celery)
+        pairs = PairLog(settings.redis_url, settings.state_dir / "shadow_pairs.jsonl")
+        mirror = ShadowMirror(registry, metrics, pairs, settings.shadow_sample_rate, settings.shadow_queue_size)
+        mirror.start()
+        app.state.steadyrec = AppState(
+            settings, registry, events, batcher, metrics, event_log, job_store, celery, mirror
+        )
         watcher = asyncio.get_running_loop().create_task(_watch_aliases(registry, settings.alias_poll_s))
         try:
             yield
         finally:
             watcher.cancel()
+            await mirror.stop()
             await batcher.stop()
 
     app = FastAPI(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
@@ -33,6 +33,20 @@ class Metrics:
         )
         self.responses = Counter(
             "steadyrec_responses_total", "Responses by route and status", ["route", "status"], registry=self.registry
+        )
+        self.shadow_mirrored = Counter(
+            "steadyrec_shadow_mirrored_total", "Live requests also scored by the candidate", registry=self.registry
+        )
+        self.shadow_dropped = Counter(
+            "steadyrec_shadow_dropped_total",
+            "Sampled requests dropped because the mirror queue was full",
+            registry=self.registry,
+        )
+        self.shadow_rbo = Gauge(
+            "steadyrec_shadow_rbo", "Running mean RBO_ext (p = 0.9) of candidate vs live", registry=self.registry
+        )
+        self.shadow_jaccard = Gauge(
+            "steadyrec_shadow_jaccard", "Running mean Jaccard@K of candidate vs live", registry=self.registry
         )
         self.fallbacks = Counter(
             "steadyrec_fallback_total", "Recommendations answered by the popularity fallback", registry=self.registry

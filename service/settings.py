@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(0.0, ge=0.0)  # extra wait for a fuller batch; 0 = take what is queued (no idle delay)
     intra_op_threads: int = Field(0, ge=0)  # ONNX Runtime threads per session; 0 = its default (all cores)
     cors_origins: list[str] = Field(default_factory=list)  # CORS off unless origins are listed
+    shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of /recommend also scored by the candidate
+    shadow_queue_size: int = Field(1000, ge=1)  # mirror backlog; beyond it samples are dropped and counted
     alias_poll_s: float = Field(2.0, gt=0)  # how often aliases.json is checked for changes by other processes
 
     @model_validator(mode="after")

@@ -1,0 +1,111 @@
+"""Shadow mirroring: a sample of live /recommend requests is also scored by the candidate, off the
+request path. The request only draws a random number and, when sampled, puts the pair on a bounded
+queue without waiting; when the queue is full the sample is dropped and counted, so /recommend latency
+never depends on the candidate. A background task scores each sample, compares the two top-K lists
+(RBO_ext, Jaccard@K), updates Prometheus metrics and logs the pair for replay (Redis list, or a
+JSON-lines file under the state dir with the embedded setup).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from service.canary import compare
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+
+__all__ = ["PairLog", "ShadowMirror"]
+
+log = logging.getLogger(__name__)
+
+
+class PairLog:
+    """Where mirrored pairs go for replay: a capped Redis list, or an append-only JSON-lines file."""
+
+    REDIS_KEY = "steadyrec:shadow:pairs"
+    REDIS_CAP = 100_000
+
+    def __init__(self, redis_url: str | None, path: Path) -> None:
+        self.path = path
+        self.redis = None
+        if redis_url:
+            import redis
+
+            self.redis = redis.Redis.from_url(redis_url)
+
+    def append(self, pair: dict[str, object]) -> None:
+        line = json.dumps(pair)
+        if self.redis is not None:
+            pipe = self.redis.pipeline()
+            pipe.lpush(self.REDIS_KEY, line)
+            pipe.ltrim(self.REDIS_KEY, 0, self.REDIS_CAP - 1)
+            pipe.execute()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+class ShadowMirror:
+    def __init__(
+        self, registry: ModelRegistry, metrics: Metrics, pairs: PairLog, sample_rate: float, queue_size: int
+    ) -> None:
+        self.registry, self.metrics, self.pairs = registry, metrics, pairs
+        self.sample_rate = sample_rate
+        self.queue: asyncio.Queue[tuple[list[str], list[str], str, int]] = asyncio.Queue(maxsize=queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._sums = np.zeros(3)  # count, sum of RBO, sum of Jaccard
+
+    def start(self) -> None:
+        if self.sample_rate > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="shadow-mirror")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def offer(self, history: list[str], live_items: list[str], live_version: str, k: int) -> None:
+        """Called on the request path: never blocks, never raises."""
+        if self.sample_rate <= 0 or random.random() >= self.sample_rate or self.registry.get("candidate") is None:
+            return
+        try:
+            self.queue.put_nowait((history, live_items, live_version, k))
+        except asyncio.QueueFull:
+            self.metrics.shadow_dropped.inc()
+
+    async def _run(self) -> None:
+        while True:
+            history, live_items, live_version, k = await self.queue.get()
+            candidate = self.registry.get("candidate")
+            live = self.registry.get("live")
+            if candidate is None or live is None or live.version != live_version:
+                continue  # the models changed since the request: the pair would compare the wrong lists
+            try:
+                result = await asyncio.to_thread(compare, live, candidate, [history], k, 0.9)
+                rbo, jac = float(result.rbo[0]), float(result.jaccard[0])
+                self._sums += (1.0, rbo, jac)
+                self.metrics.shadow_mirrored.inc()
+                self.metrics.shadow_rbo.set(self._sums[1] / self._sums[0])
+                self.metrics.shadow_jaccard.set(self._sums[2] / self._sums[0])
+                pair = {
+                    "at": time.time(),
+                    "live": live.version,
+                    "candidate": candidate.version,
+                    "history": history,
+                    "live_items": live_items,
+                    "rbo": rbo,
+                    "jaccard": jac,
+                }
+                await asyncio.to_thread(self.pairs.append, pair)
+            except Exception:  # a failing candidate must not stop the mirror
+                log.exception("shadow scoring failed")
