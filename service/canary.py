@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.inference import LoadedModel, top_k
 from training.evaluation.similarity import jaccard, rbo_ext
 
-__all__ = ["CanaryPolicy", "Comparison", "compare", "evaluate_gate", "heldout_ndcg", "summarise"]
+__all__ = ["CanaryPolicy", "Comparison", "compare", "evaluate_gate", "gate", "heldout_ndcg", "summarise"]
 
 HISTOGRAM_BINS = 10
 
@@ -192,3 +192,19 @@ def evaluate_gate(
                 f"plus margin {policy.noise_floor_margin:.4f}"
             )
     return {"passed": not failures, "failures": failures, "figures": figures}
+
+
+def gate(
+    live: LoadedModel,
+    candidate: LoadedModel,
+    replay: list[list[str]],
+    policy: CanaryPolicy,
+    floor_model: LoadedModel | None = None,
+) -> dict[str, Any]:
+    """The whole canary on a replay of histories (blocking): compare, held-out accuracy, floor, gate."""
+    comparison = compare(live, candidate, replay, policy.k, policy.p)
+    floor = compare(live, floor_model, replay, policy.k, policy.p) if floor_model is not None else None
+    heldout = [h for h in replay if len(h) >= 2]
+    ndcg_live = heldout_ndcg(live, heldout) if heldout else np.zeros(0)
+    ndcg_candidate = heldout_ndcg(candidate, heldout) if heldout else np.zeros(0)
+    return evaluate_gate(policy, comparison, ndcg_live, ndcg_candidate, floor)

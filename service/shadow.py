@@ -7,10 +7,9 @@ import asyncio
 import logging
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
-from service.canary import CanaryPolicy, compare, evaluate_gate, heldout_ndcg, summarise
+from service.canary import CanaryPolicy, compare, gate, summarise
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.event_store import EventStore
 from service.inference import LoadedModel, load_version
@@ -90,28 +89,19 @@ async def run_canary(
     if candidate.version == live.version:
         log.info("canary of %s against itself (it is live)", version)
     replay = [history for _, history in events.recent(samples)]
-    heldout = [h for h in replay if len(h) >= 2]
     floor_model = None
     if policy.noise_floor_version is not None:
         floor_model = await asyncio.to_thread(_candidate, registry, policy.noise_floor_version)
-
-    def work() -> dict[str, Any]:
-        comparison = compare(live, candidate, replay, policy.k, policy.p)
-        floor = compare(live, floor_model, replay, policy.k, policy.p) if floor_model is not None else None
-        ndcg_live = heldout_ndcg(live, heldout) if heldout else np.zeros(0)
-        ndcg_candidate = heldout_ndcg(candidate, heldout) if heldout else np.zeros(0)
-        return evaluate_gate(policy, comparison, ndcg_live, ndcg_candidate, floor)
-
-    gate = await asyncio.to_thread(work)
+    outcome = await asyncio.to_thread(gate, live, candidate, replay, policy, floor_model)
     verdict = {
         "candidate": candidate.version,
         "live": live.version,
         "created_at": utc_now(),
         "samples": len(replay),
         "policy": policy.model_dump(),
-        **gate,
+        **outcome,
     }
     if not policy.dry_run:
         await asyncio.to_thread(registry.store.write_verdict, candidate.version, verdict)
-    log.info("canary %s vs live %s: %s", candidate.version, live.version, "pass" if gate["passed"] else "fail")
+    log.info("canary %s vs live %s: %s", candidate.version, live.version, "pass" if outcome["passed"] else "fail")
     return verdict

@@ -211,6 +211,49 @@ def stability(
 
 
 @app.command()
+def canary(
+    live: Annotated[Path, typer.Argument(help="the live model's exported artifact")],
+    candidate: Annotated[Path, typer.Argument(help="the candidate's exported artifact")],
+    data: Annotated[str, typer.Option(help="interaction log whose users are replayed (most recent first)")],
+    fmt: Format = None,
+    samples: Annotated[int, typer.Option(help="users replayed")] = 1000,
+    policy: Annotated[Path | None, typer.Option(help="JSON file with canary policy fields")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="policy field key=value, repeatable")] = None,
+    report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
+) -> None:
+    """The service's stability canary, offline: exit 0 when the candidate passes, 1 when it fails."""
+    from service.canary import CanaryPolicy, gate
+    from service.inference import load_version
+    from service.report import render_report
+    from training.data.formats import read_interactions
+    from training.manifest import utc_now
+
+    with _user_errors():
+        values = json.loads(policy.read_text()) if policy else {}
+        chosen = CanaryPolicy.model_validate({**values, **parse_overrides(set_ or [])})
+        models = [load_version(path.name, path) for path in (live, candidate)]
+        rows = sorted(read_interactions(Path(data), fmt), key=lambda r: r[2] or 0.0)  # type: ignore[arg-type]
+        histories: dict[str, list[str]] = {}
+        for user, item, _ in rows:
+            histories.setdefault(user, []).append(item)
+            histories[user] = histories.pop(user)  # most recently active last
+        replay = list(histories.values())[-samples:][::-1]
+        outcome = gate(models[0], models[1], replay, chosen)
+    verdict = {
+        "candidate": str(candidate),
+        "live": str(live),
+        "created_at": utc_now(),
+        "samples": len(replay),
+        "policy": chosen.model_dump(),
+        **outcome,
+    }
+    if report is not None:
+        report.write_text(render_report(verdict), encoding="utf-8")
+    typer.echo(json.dumps(verdict, indent=2))
+    raise typer.Exit(code=0 if verdict["passed"] else 1)
+
+
+@app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="TSV file to write (user, item, timestamp)")],
     users: int = 600,

@@ -4,10 +4,12 @@ import logging
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
 
 from service.dependencies import Authorized, StateDep
 from service.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from service.report import render_report
 from service.schemas import AliasRequest, CanaryRequest, ModelInfo, ModelsResponse, PromoteRequest
 from service.shadow import policy_from, run_canary
 from training.manifest import ArtifactError
@@ -76,12 +78,17 @@ async def post_canary(version: str, body: CanaryRequest, state: StateDep) -> dic
     return await run_canary(_version(version), policy, body.samples, state.registry, state.events)
 
 
-@router.get("/{version}/canary")
-async def get_canary(version: str, state: StateDep) -> dict[str, Any]:
-    """The stored canary verdict of `version`."""
+@router.get("/{version}/canary", response_model=None)
+async def get_canary(
+    version: str, request: Request, state: StateDep, view: str | None = Query(None, alias="format")
+) -> Any:
+    """The stored canary verdict of `version`: JSON, or an HTML report with the RBO / Jaccard
+    distributions per user group (`?format=html`, or a browser's `Accept: text/html`)."""
     verdict = state.registry.store.verdict(_version(version))
     if verdict is None:
         raise NotFound(f"no canary verdict for {version!r}; POST /models/{version}/canary runs one")
+    if view == "html" or (view is None and "text/html" in request.headers.get("accept", "")):
+        return HTMLResponse(render_report(verdict))
     return verdict
 
 
