@@ -48,4 +48,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, err: ServiceError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
-        return JSONResponse({"detail": err.message}, status_code=err.status, headers=headers)
+        detail: object = err.message
+        if isinstance(err, InvalidRequest):  # the same shape as FastAPI's own 422 (pydantic's error list)
+            detail = [{"type": "value_error", "loc": ["body"], "msg": err.message}]
+        return JSONResponse({"detail": detail}, status_code=err.status, headers=headers)

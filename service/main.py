@@ -20,6 +20,7 @@ from service.metrics import Metrics
 from service.mirror import PairLog, ShadowMirror
 from service.registry import ModelRegistry
 from service.routers import events, health, jobs, models, recommend, shadow
+from service.schemas import ERROR_RESPONSES
 from service.settings import Settings, get_settings
 from training.data.event_log import EventLog
 from worker.celery_app import ensure_state_dir, make_celery
@@ -102,10 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.metrics.responses.labels(name, str(response.status_code)).inc()
         return response
 
-    app.include_router(recommend.router)
-    app.include_router(events.router)
-    app.include_router(jobs.router)
-    app.include_router(shadow.router)
-    app.include_router(models.router)
-    app.include_router(health.router)
+    for router in (recommend.router, events.router, jobs.router, shadow.router, models.router, health.router):
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 __all__ = [
+    "ERROR_RESPONSES",
     "AliasRequest",
     "CanaryRequest",
+    "ErrorResponse",
     "EventIn",
     "EventsRequest",
     "EventsResponse",
@@ -240,3 +242,20 @@ class PromoteRequest(BaseModel):
 
     force: bool = Field(False, description="promote without a passed canary (needs the admin token)")
     reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="what was wrong, in words")
+
+
+# Declared on every route, so the OpenAPI schema lists every status a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (401, "missing or wrong bearer token"),
+        (404, "unknown user, model version, alias or job"),
+        (409, "conflict with the current state (e.g. no passed canary, job already finished)"),
+        (413, "request body too large"),
+        (503, "no live model loaded yet"),
+    )
+}

@@ -24,7 +24,11 @@ async def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "live": live.version})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+)
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics: batch size, queue wait, inference time, request latency, responses."""
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

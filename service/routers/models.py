@@ -78,7 +78,19 @@ async def post_canary(version: str, body: CanaryRequest, state: StateDep) -> dic
     return await run_canary(_version(version), policy, body.samples, state.registry, state.events)
 
 
-@router.get("/{version}/canary", response_model=None)
+@router.get(
+    "/{version}/canary",
+    response_model=None,
+    responses={
+        200: {
+            "description": "the verdict (JSON), or the HTML report",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 async def get_canary(
     version: str, request: Request, state: StateDep, view: str | None = Query(None, alias="format")
 ) -> Any:

@@ -82,7 +82,7 @@ async def test_dry_run_stores_nothing(client, world, settings) -> None:
 )
 async def test_invalid_gate_policies_are_422(client, policy, message) -> None:
     response = await client.post("/models/v2/canary", json={"policy": policy}, headers=auth())
-    assert response.status_code == 422 and message in response.json()["detail"]
+    assert response.status_code == 422 and message in str(response.json()["detail"])
 
 
 async def test_promotion_needs_a_passed_canary_then_rollback_restores(client, world, settings) -> None:

@@ -99,7 +99,7 @@ async def test_bad_bodies_are_422_with_field_errors(client, body) -> None:
 async def test_k_above_the_service_limit_is_422_with_the_limit(client) -> None:
     response = await client.post("/recommend", json={"user_id": "u1", "k": 51})
     assert response.status_code == 422
-    assert "maximum of 50" in response.json()["detail"]
+    assert "maximum of 50" in str(response.json()["detail"])
 
 
 async def test_not_json_is_422(client) -> None:
