@@ -6,7 +6,7 @@ import math
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -44,7 +44,7 @@ class RecommendRequest(BaseModel):
         None, max_length=MAX_LIST, description="explicit history, oldest first, in the dataset's own item ids"
     )
     k: int = Field(10, ge=1, le=MAX_K, description="number of items to return")
-    exclude_seen: bool = Field(True, description="never recommend items of the history")
+    exclude_seen: StrictBool = Field(True, description="never recommend items of the history")
     candidates: list[Id] | None = Field(None, max_length=MAX_LIST, description="rank only these items")
     exclude: list[Id] | None = Field(None, max_length=MAX_LIST, description="never return these items")
 
@@ -148,7 +148,7 @@ class JobData(BaseModel):
         None, description="with source 'dataset': path relative to STEADYREC_DATA_DIR"
     )
     format: Literal["pairs", "sequences", "tsv", "recbole"] | None = None
-    include_events: bool = Field(True, description="append the fresh events of POST /events")
+    include_events: StrictBool = Field(True, description="append the fresh events of POST /events")
     events_since: float | None = Field(None, ge=0.0, description="only events at or after this timestamp")
     events_until: float | None = Field(None, ge=0.0, description="only events at or before this timestamp")
 
@@ -174,7 +174,7 @@ class FinetuneJobRequest(BaseModel):
     )
     params: dict[str, Any] = Field(default_factory=dict, description="method parameters; unknown keys are refused")
     data: JobData = Field(default_factory=JobData)
-    run_canary: bool = Field(False, description="run the stability canary on the candidate afterwards")
+    run_canary: StrictBool = Field(False, description="run the stability canary on the candidate afterwards")
 
 
 class JobResponse(BaseModel):
@@ -240,7 +240,7 @@ class CanaryRequest(BaseModel):
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(False, description="promote without a passed canary (needs the admin token)")
+    force: StrictBool = Field(False, description="promote without a passed canary (needs the admin token)")
     reason: Annotated[str, StringConstraints(max_length=500)] = ""
 
 

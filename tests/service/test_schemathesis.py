@@ -3,13 +3,10 @@ no 5xx and no response that breaks the OpenAPI schema, for a bounded number of g
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -19,9 +16,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.main import create_app
 from tests.service.conftest import TOKEN
-from tests.worker.harness import free_port
+from tests.worker.harness import running_server
 
 MAX_EXAMPLES = 50  # per operation: bounded, so CI stays fast
 # No server error, and every response conforms to the schema (status code, content type, headers, body).
@@ -55,17 +51,8 @@ def api_schema(world, tmp_path_factory) -> Iterator[object]:
         redis_url=None,
         max_k=50,
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield schemathesis.openapi.from_url(f"http://127.0.0.1:{port}/openapi.json")
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_server(app_settings) as url:
+        yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 
 
 def test_no_server_errors_and_no_schema_violations(api_schema) -> None:
