@@ -150,3 +150,48 @@ def running_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def server_process(settings: Settings, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """``steadyrec serve`` as its own process (so a load generator does not share its GIL); yields the URL."""
+    import urllib.request
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "STEADYREC_REDIS_URL")}
+    env.update(
+        {
+            "STEADYREC_MODELS_DIR": str(settings.models_dir),
+            "STEADYREC_EVENTS_PATH": str(settings.events_path),
+            "STEADYREC_STATE_DIR": str(settings.state_dir),
+            "STEADYREC_DATA_DIR": str(settings.data_dir),
+            "STEADYREC_TOKEN": TOKEN,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    if settings.seed_log is not None:
+        env["STEADYREC_SEED_LOG"] = str(settings.seed_log)
+    if settings.admin_token is not None:
+        env["STEADYREC_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    env.update(extra_env or {})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "steadyrec.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1)
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError("the service exited at start-up") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
