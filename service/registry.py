@@ -78,6 +78,11 @@ class ModelRegistry:
             async with self._lock:
                 await asyncio.to_thread(self.load_aliases)
 
+    async def clear_alias(self, alias: str, reason: str = "") -> None:
+        async with self._lock:
+            await asyncio.to_thread(self.store.set_alias, alias, None, reason)
+            self._aliases.pop(alias, None)
+
     async def set_alias(self, alias: str, version: str, reason: str = "") -> LoadedModel:
         """Verify and load ``version`` off the event loop, then swap ``alias`` to it atomically."""
         if alias not in ALIASES:

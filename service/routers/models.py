@@ -140,6 +140,8 @@ async def promote(version: str, body: PromoteRequest, request: Request, state: S
     else:
         reason = body.reason or "canary passed"
     model = await state.registry.set_alias("live", version, reason)
+    if store.aliases().get("candidate") == version:
+        await state.registry.clear_alias("candidate", f"promoted to live: {reason}")
     return {"live": model.version, "previous": live, "forced": body.force}
 
 

@@ -140,3 +140,11 @@ async def test_promotion_and_rollback_under_load_fail_no_request(client, world, 
 
     statuses, _ = await asyncio.gather(asyncio.gather(*(one(i) for i in range(400))), switch())
     assert set(statuses) == {200}
+
+
+async def test_promoting_the_candidate_clears_the_candidate_alias(client, world, settings) -> None:
+    register_variant(world, settings, "next", shuffle_items=False)
+    assert (await client.put("/models/aliases/candidate", json={"version": "next"}, headers=auth())).status_code == 200
+    assert (await canary(client, "next")).json()["passed"] is True
+    assert (await client.post("/models/next/promote", json={}, headers=auth())).status_code == 200
+    assert (await client.get("/models")).json()["aliases"] == {"live": "next"}
