@@ -49,7 +49,8 @@ def split_fresh(world: Path, fraction: float) -> list[dict[str, object]]:
         rows.sort(key=lambda r: r[1])
         cut = len(rows) - max(1, round(fraction * len(rows)))
         base += [(user, item, stamp) for item, stamp in rows[:cut]]
-        fresh += [{"user": user, "item": item, "timestamp": stamp} for item, stamp in rows[cut:]]
+        # the data repeats some (user, item, time) check-ins; the API refuses exact duplicates in a batch
+        fresh += [{"user": user, "item": i, "timestamp": t} for i, t in dict.fromkeys(rows[cut:])]
     (world / "data").mkdir(parents=True)
     base.sort(key=lambda r: r[2])
     (world / "data" / "base.tsv").write_text("".join(f"{u}\t{i}\t{int(t)}\n" for u, i, t in base))

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
 from service.batcher import MicroBatcher
 from service.dependencies import AppState
 from service.errors import install_handlers
 from service.event_store import EventStore
 from service.metrics import Metrics
+from service.middleware import LimitsAndMetrics
 from service.mirror import PairLog, ShadowMirror
 from service.registry import ModelRegistry
 from service.routers import events, health, jobs, models, recommend, shadow
@@ -86,22 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 
-    @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return JSONResponse(
-                {"detail": f"request body larger than {settings.max_body_bytes} bytes"}, status_code=413
-            )
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        state = getattr(request.app.state, "steadyrec", None)
-        if state is not None:
-            state.metrics.latency.labels(name).observe(time.perf_counter() - started)
-            state.metrics.responses.labels(name, str(response.status_code)).inc()
-        return response
+    app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes)
 
     for router in (recommend.router, events.router, jobs.router, shadow.router, models.router, health.router):
         app.include_router(router, responses=ERROR_RESPONSES)

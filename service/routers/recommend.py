@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.dependencies import StateDep
 from service.recommending import recommend
@@ -10,7 +10,7 @@ router = APIRouter(tags=["recommend"])
 
 
 @router.post("/recommend", response_model=RecommendResponse)
-async def post_recommend(body: RecommendRequest, state: StateDep) -> RecommendResponse:
+async def post_recommend(body: RecommendRequest, state: StateDep) -> Response:
     """Top-k items for a stored user (`user_id`) or an explicit history (`items`), from the live model."""
     model = state.registry.live()  # one reference for the whole request: a swap never mixes models
     response = await recommend(body, model, state.batcher, state.events, state.settings)
@@ -19,4 +19,6 @@ async def post_recommend(body: RecommendRequest, state: StateDep) -> RecommendRe
     elif body.exclude_seen and body.candidates is None and body.exclude is None:  # lists the mirror can redo
         history = body.items if body.items is not None else state.events.history(body.user_id or "") or []
         state.mirror.offer(list(history), [r.item for r in response.items], model.version, body.k)
-    return response
+    # Serialised once by pydantic's own encoder (the model is already validated): the hot path skips
+    # FastAPI's generic response validation and jsonable_encoder.
+    return Response(response.model_dump_json(), media_type="application/json")
