@@ -93,10 +93,6 @@ class ShadowMirror:
             try:
                 result = await asyncio.to_thread(compare, live, candidate, [history], k, 0.9)
                 rbo, jac = float(result.rbo[0]), float(result.jaccard[0])
-                self._sums += (1.0, rbo, jac)
-                self.metrics.shadow_mirrored.inc()
-                self.metrics.shadow_rbo.set(self._sums[1] / self._sums[0])
-                self.metrics.shadow_jaccard.set(self._sums[2] / self._sums[0])
                 pair = {
                     "at": time.time(),
                     "live": live.version,
@@ -106,6 +102,10 @@ class ShadowMirror:
                     "rbo": rbo,
                     "jaccard": jac,
                 }
-                await asyncio.to_thread(self.pairs.append, pair)
+                await asyncio.to_thread(self.pairs.append, pair)  # logged first: the metrics count logged pairs
+                self._sums += (1.0, rbo, jac)
+                self.metrics.shadow_mirrored.inc()
+                self.metrics.shadow_rbo.set(self._sums[1] / self._sums[0])
+                self.metrics.shadow_jaccard.set(self._sums[2] / self._sums[0])
             except Exception:  # a failing candidate must not stop the mirror
                 log.exception("shadow scoring failed")
