@@ -12,22 +12,23 @@ random ml-1m users (history looked up in the service). wrk shares the 2 cores wi
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from results_io import write_results
+
+from service.settings import Settings
+from tests.worker.harness import server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"
@@ -126,7 +127,6 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--port", type=int, default=8123)
     args = parser.parse_args()
     if not ML1M.is_file():
         sys.exit(f"needs {ML1M}")
@@ -145,37 +145,29 @@ def main() -> None:
     store.set_alias("live", "bench")
     print("raw ONNX Runtime ...", flush=True)
     raw = raw_figures(artifact, args.calls)
-    env = {
-        **os.environ,
-        "STEADYREC_MODELS_DIR": str(work / "models"),
-        "STEADYREC_TOKEN": "b" * 32,
-        "STEADYREC_SEED_LOG": str(ML1M),
-    }
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/steadyrec"), "serve", "--port", str(args.port), "--log-level", "warning"], env=env
+    settings = Settings(
+        models_dir=work / "models",
+        token="b" * 32,
+        seed_log=ML1M,
+        events_path=work / "events.jsonl",
+        state_dir=work / "state",
+        data_dir=work,
+        redis_url=None,
     )
-    url = f"http://127.0.0.1:{args.port}"
+    script = work / "recommend.lua"
+    script.write_text(LUA)
+    http = {}
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        script = work / "recommend.lua"
-        script.write_text(LUA)
-        wrk(url, 8, 3, script)  # warm-up
-        http = {}
-        for c in (1, 8, 32):
-            http[c] = wrk(url, c, args.seconds, script)
-            print(
-                f"  http c={c:2d}: p50 {http[c]['p50_ms']:.2f} ms  p99 {http[c]['p99_ms']:.2f} ms  "
-                f"{http[c]['rps']:.0f} req/s  non-2xx {http[c]['non_2xx']}",
-                flush=True,
-            )
+        with server_process(settings) as url:
+            wrk(url, 8, 3, script)  # warm-up
+            for c in (1, 8, 32):
+                http[c] = wrk(url, c, args.seconds, script)
+                print(
+                    f"  http c={c:2d}: p50 {http[c]['p50_ms']:.2f} ms  p99 {http[c]['p99_ms']:.2f} ms  "
+                    f"{http[c]['rps']:.0f} req/s  non-2xx {http[c]['non_2xx']}",
+                    flush=True,
+                )
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
     row = {
         **{k: round(v, 3) for k, v in raw.items()},

@@ -35,23 +35,28 @@ def world(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "models": root / "models", "events": root / "events.tsv", "build": root / "build"}
 
 
-@pytest.fixture
-def settings(world, tmp_path) -> Settings:
+def settings_in(world: dict[str, Path], root: Path) -> Settings:
+    """Settings over a private copy of the world's registry under ``root`` (tests may change aliases or
+    corrupt files), with the embedded job store."""
     import shutil
 
-    models = tmp_path / "models"
-    shutil.copytree(world["models"], models)  # each test may change aliases or corrupt files
+    shutil.copytree(world["models"], root / "models")
     return Settings(
-        models_dir=models,
+        models_dir=root / "models",
         token=TOKEN,
         admin_token=ADMIN_TOKEN,
         seed_log=world["events"],
-        events_path=tmp_path / "events.jsonl",
-        state_dir=tmp_path / "state",
-        data_dir=tmp_path / "data",
+        events_path=root / "events.jsonl",
+        state_dir=root / "state",
+        data_dir=root / "data",
         redis_url=None,
         max_k=50,
     )
+
+
+@pytest.fixture
+def settings(world, tmp_path) -> Settings:
+    return settings_in(world, tmp_path)
 
 
 @pytest.fixture

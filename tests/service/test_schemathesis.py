@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.service.conftest import TOKEN
+from tests.service.conftest import TOKEN, settings_in
 from tests.worker.harness import running_server
 
 MAX_EXAMPLES = 50  # per operation: bounded, so CI stays fast
@@ -35,22 +35,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def api_schema(world, tmp_path_factory) -> Iterator[object]:
-    import shutil
-
-    from service.settings import Settings
-
-    root = tmp_path_factory.mktemp("schemathesis")
-    shutil.copytree(world["models"], root / "models")
-    app_settings = Settings(
-        models_dir=root / "models",
-        token=TOKEN,
-        seed_log=world["events"],
-        events_path=root / "events.jsonl",
-        state_dir=root / "state",
-        data_dir=root / "data",
-        redis_url=None,
-        max_k=50,
-    )
+    app_settings = settings_in(world, tmp_path_factory.mktemp("schemathesis"))
     with running_server(app_settings) as url:
         yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 
