@@ -74,10 +74,14 @@ class ShadowMirror:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def wants_sample(self) -> bool:
+        """Called on the request path first, so unsampled requests build nothing for the mirror."""
+        return (
+            self.sample_rate > 0 and random.random() < self.sample_rate and self.registry.get("candidate") is not None
+        )
+
     def offer(self, history: list[str], live_items: list[str], live_version: str, k: int) -> None:
-        """Called on the request path: never blocks, never raises."""
-        if self.sample_rate <= 0 or random.random() >= self.sample_rate or self.registry.get("candidate") is None:
-            return
+        """Queue a sampled pair: never blocks, never raises; a full queue drops it and counts the drop."""
         try:
             self.queue.put_nowait((history, live_items, live_version, k))
         except asyncio.QueueFull:

@@ -16,7 +16,7 @@ async def post_recommend(body: RecommendRequest, state: StateDep) -> Response:
     response = await recommend(body, model, state.batcher, state.events, state.settings)
     if response.fallback:
         state.metrics.fallbacks.inc()
-    elif body.exclude_seen and body.candidates is None and body.exclude is None:  # lists the mirror can redo
+    elif body.exclude_seen and body.candidates is None and body.exclude is None and state.mirror.wants_sample():
         history = body.items if body.items is not None else state.events.history(body.user_id or "") or []
         state.mirror.offer(list(history), [r.item for r in response.items], model.version, body.k)
     # Serialised once by pydantic's own encoder (the model is already validated): the hot path skips
