@@ -63,14 +63,8 @@ def _ranked(model: LoadedModel, histories: list[list[str]], k: int, exclude_seen
     out: list[list[str]] = []
     batch = 256
     for start in range(0, len(histories), batch):
-        chunk = histories[start : start + batch]
-        padded = np.zeros((len(chunk), model.max_len), dtype=np.int64)
-        known = [[model.item_index[i] for i in h if i in model.item_index] for h in chunk]
-        for r, ids in enumerate(known):
-            tail = ids[-model.max_len :]
-            if tail:
-                padded[r, model.max_len - len(tail) :] = tail
-        scores = model.score(padded)  # (B, N)
+        known = [model.internal_ids(h)[0] for h in histories[start : start + batch]]
+        scores = model.score(model.left_padded(known))  # (B, N)
         for r, ids in enumerate(known):
             row = scores[r].copy()
             if exclude_seen and ids:

@@ -42,6 +42,26 @@ class LoadedModel:
     def max_len(self) -> int:
         return self.manifest.max_len
 
+    def internal_ids(self, items: list[str]) -> tuple[list[int], list[str]]:
+        """Dataset ids -> (internal ids of the known items, the unknown dataset ids), order kept."""
+        known, unknown = [], []
+        for item in items:
+            internal = self.item_index.get(item)
+            if internal is None:
+                unknown.append(item)
+            else:
+                known.append(internal)
+        return known, unknown
+
+    def left_padded(self, histories: list[list[int]]) -> np.ndarray:
+        """The last max_len internal ids of each history, left-padded with 0: (B, max_len) int64."""
+        out = np.zeros((len(histories), self.max_len), dtype=np.int64)
+        for r, ids in enumerate(histories):
+            tail = ids[-self.max_len :]
+            if tail:
+                out[r, self.max_len - len(tail) :] = tail
+        return out
+
     def score(self, histories: np.ndarray) -> np.ndarray:
         """(B, max_len) int64 left-padded histories -> (B, n_items) float32 scores (blocking)."""
         io = self.manifest.onnx_io

@@ -20,25 +20,14 @@ from service.settings import Settings
 __all__ = ["recommend"]
 
 
-def _known(model: LoadedModel, items: list[str]) -> tuple[list[int], list[str]]:
-    known, unknown = [], []
-    for item in items:
-        internal = model.item_index.get(item)
-        if internal is None:
-            unknown.append(item)
-        else:
-            known.append(internal)
-    return known, unknown
-
-
 def _mask(model: LoadedModel, request: RecommendRequest, history: list[int]) -> np.ndarray:
     """Boolean (n_items,) of the items that may be returned."""
     allowed = np.ones(model.n_items, dtype=bool)
     if request.candidates is not None:
         allowed[:] = False
-        allowed[[i - 1 for i in _known(model, request.candidates)[0]]] = True
+        allowed[[i - 1 for i in model.internal_ids(request.candidates)[0]]] = True
     if request.exclude:
-        allowed[[i - 1 for i in _known(model, request.exclude)[0]]] = False
+        allowed[[i - 1 for i in model.internal_ids(request.exclude)[0]]] = False
     if request.exclude_seen and history:
         allowed[np.asarray(history, dtype=np.int64) - 1] = False
     return allowed
@@ -66,7 +55,7 @@ async def recommend(
         raw = stored
     else:
         raw = request.items or []
-    history, unknown = _known(model, raw)
+    history, unknown = model.internal_ids(raw)
     allowed = _mask(model, request, history)
     if not history:
         reason = "empty history" if not raw else "no history item is known to the model"
@@ -75,10 +64,7 @@ async def recommend(
         return RecommendResponse(
             items=items, model_version=model.version, fallback=True, fallback_reason=reason, unknown_items=unknown
         )
-    padded = np.zeros(model.max_len, dtype=np.int64)
-    tail = history[-model.max_len :]
-    padded[model.max_len - len(tail) :] = tail
-    scores = await batcher.score(model, padded)  # (n_items,)
+    scores = await batcher.score(model, model.left_padded([history])[0])  # (n_items,)
     scores = np.where(allowed, scores, -np.inf)
     best = top_k(scores, request.k)
     return RecommendResponse(
