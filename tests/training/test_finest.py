@@ -26,6 +26,12 @@ def test_regulariser_on_hand_computed_scores() -> None:
     assert rank_preserving_loss(s, 2, 0.1, 0.1, False, True).item() == pytest.approx(0.25)
 
 
+def test_mean_reduction_averages_each_terms_hinges_as_the_official_code() -> None:
+    s = torch.tensor([[1.0, 1.05, 0.5, 1.2]])
+    # order term: one hinge (0.15) -> mean 0.15; score term: two hinges (0, 0.25) -> mean 0.125
+    assert rank_preserving_loss(s, 2, 0.1, 0.1, True, True, "mean").item() == pytest.approx(0.275)
+
+
 def test_reference_lists_are_the_reference_models_top_items_per_position() -> None:
     log = synthetic_log(SyntheticConfig(n_users=10, n_items=30, min_len=5, max_len=8))
     torch.manual_seed(0)

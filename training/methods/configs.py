@@ -13,7 +13,7 @@ reaches the worker.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -28,6 +28,10 @@ class FinestConfig:
     lam: float = 1.0  # λ, Eq. 5 (Sec. 6.1)
     margin_order: float = 0.1  # λ1, Eq. 3 first term (Sec. 6.1)
     margin_score: float = 0.1  # λ2, Eq. 3 second term (Sec. 6.1)
+    # How Eq. 3's hinge terms are reduced per instance. "sum" is Eq. 3 as printed (K-1 + K terms summed);
+    # "mean" averages each term's hinges, as the official code's nn.MarginRankingLoss does (it then adds
+    # that per user of its 16-user batches, so its λ is about 16 times this one); README "FINEST strength".
+    reduction: Literal["sum", "mean"] = "sum"
     simulate: bool = True  # Step 2; False = ablation "w/o perturbation simulation" (Table 6)
     order_term: bool = True  # Eq. 3 first term; False = ablation (Table 6)
     score_term: bool = True  # Eq. 3 second term; False = ablation (Table 6)

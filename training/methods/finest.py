@@ -117,20 +117,28 @@ def reference_lists(
 
 
 def rank_preserving_loss(
-    scores: torch.Tensor, top_k: int, margin_order: float, margin_score: float, order_term: bool, score_term: bool
+    scores: torch.Tensor,
+    top_k: int,
+    margin_order: float,
+    margin_score: float,
+    order_term: bool,
+    score_term: bool,
+    reduction: str = "sum",
 ) -> torch.Tensor:
     """Eq. 3 per instance, from the tuned model's scores of the 2K reference items in reference order.
 
     scores (P, 2K) -> (P,): sum_k max(s[k+1] - s[k] + λ1, 0) over the top-K (ordering) plus
-    sum_k max(s[k+K] - s[k] + λ2, 0) (top-K above the "competitive" items K+1..2K).
+    sum_k max(s[k+K] - s[k] + λ2, 0) (top-K above the "competitive" items K+1..2K). With
+    ``reduction="mean"`` each of the two sums becomes a mean over its K-1 or K hinge terms.
     """
     k = min(top_k, scores.shape[1] // 2)
     top = scores[:, :k]  # (P, K)
+    reduce = torch.sum if reduction == "sum" else torch.mean
     loss = torch.zeros(scores.shape[0], dtype=scores.dtype, device=scores.device)
     if order_term:
-        loss = loss + torch.relu(top[:, 1:] - top[:, :-1] + margin_order).sum(1)
+        loss = loss + reduce(torch.relu(top[:, 1:] - top[:, :-1] + margin_order), 1)
     if score_term:
-        loss = loss + torch.relu(scores[:, k : 2 * k] - top + margin_score).sum(1)
+        loss = loss + reduce(torch.relu(scores[:, k : 2 * k] - top + margin_score), 1)
     return loss
 
 
@@ -191,7 +199,7 @@ def _batch_losses(
         chosen = references[rows, 0]  # (P, 2K)
         scores = model.scores(window[rows, :-1]).gather(1, chosen - 1)  # (P, 2K): a second pass
     terms = (config.top_k, config.margin_order, config.margin_score, config.order_term, config.score_term)
-    return next_loss, rank_preserving_loss(scores, *terms).mean()  # Eq. 4 as a batch mean: λ = 1 suits Eq. 1
+    return next_loss, rank_preserving_loss(scores, *terms, config.reduction).mean()  # Eq. 4 as a batch mean
 
 
 def _reference_slots(where: torch.Tensor, window: torch.Tensor, lengths: torch.Tensor, slots: int) -> torch.Tensor:
