@@ -41,7 +41,8 @@ class AppState:
     events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async on purpose: FastAPI runs a sync dependency in its thread pool, a thread hop per request
     state: AppState = request.app.state.steadyrec
     return state
 
@@ -51,7 +52,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_token(
+async def require_token(
     state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """Every non-read endpoint: the bearer token, compared in constant time."""

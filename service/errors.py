@@ -13,7 +13,16 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-__all__ = ["Conflict", "InvalidRequest", "NotFound", "NotReady", "ServiceError", "Unauthorized", "install_handlers"]
+__all__ = [
+    "Conflict",
+    "InvalidRequest",
+    "NotFound",
+    "NotReady",
+    "ServiceError",
+    "Unauthorized",
+    "error_response",
+    "install_handlers",
+]
 
 
 class ServiceError(Exception):
@@ -44,11 +53,16 @@ class NotReady(ServiceError):
     status = 503
 
 
+def error_response(err: ServiceError) -> JSONResponse:
+    """The response of a service error: its status and ``{"detail": ...}``."""
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
+    detail: object = err.message
+    if isinstance(err, InvalidRequest):  # the same shape as FastAPI's own 422 (pydantic's error list)
+        detail = [{"type": "value_error", "loc": ["body"], "msg": err.message}]
+    return JSONResponse({"detail": detail}, status_code=err.status, headers=headers)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, err: ServiceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
-        detail: object = err.message
-        if isinstance(err, InvalidRequest):  # the same shape as FastAPI's own 422 (pydantic's error list)
-            detail = [{"type": "value_error", "loc": ["body"], "msg": err.message}]
-        return JSONResponse({"detail": detail}, status_code=err.status, headers=headers)
+        return error_response(err)

@@ -15,7 +15,7 @@ import onnxruntime as ort
 
 from training.manifest import Manifest, read_items, verify_artifact
 
-__all__ = ["LoadedModel", "load_version", "top_k"]
+__all__ = ["LoadedModel", "SessionConfig", "load_version", "top_k"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,24 @@ class LoadedModel:
         return scores
 
 
-def load_version(version: str, directory: Path, intra_op_threads: int = 0) -> LoadedModel:
+@dataclass(frozen=True)
+class SessionConfig:
+    intra_op_threads: int = 0  # 0 = ONNX Runtime's default (all cores)
+    # Idle intra-op threads spin-wait after a call by default; in a server they take the cores that the
+    # HTTP layer needs between calls, so spinning is off unless asked for (settings: ort_spinning).
+    spinning: bool = False
+
+
+def load_version(version: str, directory: Path, session: SessionConfig | None = None) -> LoadedModel:
     """Verify the artifact's checksums and open its session; raises ArtifactError when corrupt."""
     manifest = verify_artifact(directory, need_onnx=True)
+    config = session or SessionConfig()
     options = ort.SessionOptions()
-    if intra_op_threads:
-        options.intra_op_num_threads = intra_op_threads
+    if config.intra_op_threads:
+        options.intra_op_num_threads = config.intra_op_threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
     assert manifest.onnx_file is not None  # verify_artifact(need_onnx=True) guarantees it
-    session = ort.InferenceSession(str(directory / manifest.onnx_file), options, providers=_providers())
+    ort_session = ort.InferenceSession(str(directory / manifest.onnx_file), options, providers=_providers())
     items = read_items(directory, manifest)
     index = {item: i + 1 for i, item in enumerate(items)}
     popular = np.array([index[i] for i in manifest.popular_items if i in index], dtype=np.int64)
@@ -85,9 +95,9 @@ def load_version(version: str, directory: Path, intra_op_threads: int = 0) -> Lo
         version,
         manifest.model_kind,
         len(items),
-        session.get_providers(),
+        ort_session.get_providers(),
     )
-    return LoadedModel(version, manifest, session, items, index, popular)
+    return LoadedModel(version, manifest, ort_session, items, index, popular)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -14,6 +14,8 @@ from service.batcher import MicroBatcher
 from service.dependencies import AppState
 from service.errors import install_handlers
 from service.event_store import EventStore
+from service.fast_path import RecommendFastPath
+from service.inference import SessionConfig
 from service.metrics import Metrics
 from service.middleware import LimitsAndMetrics
 from service.mirror import PairLog, ShadowMirror
@@ -48,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.token is None:
             log.warning("demo mode without a token: model management endpoints are open to anyone")
         metrics = Metrics()
-        registry = ModelRegistry(settings.models_dir, settings.intra_op_threads)
+        registry = ModelRegistry(settings.models_dir, SessionConfig(settings.intra_op_threads, settings.ort_spinning))
         registry.aliases_changed()
         registry.load_aliases()
         events = EventStore()
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    app.add_middleware(RecommendFastPath)  # innermost: CORS and the limits/metrics wrap it
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from service.errors import Conflict, InvalidRequest, NotFound, NotReady
-from service.inference import LoadedModel, load_version
+from service.inference import LoadedModel, SessionConfig, load_version
 from training.manifest import ArtifactError
 from training.registry import ALIASES, RegistryStore, validate_version
 
@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class ModelRegistry:
-    def __init__(self, root: Path, intra_op_threads: int = 0) -> None:
+    def __init__(self, root: Path, session: SessionConfig | None = None) -> None:
         self.store = RegistryStore(root)
-        self.intra_op_threads = intra_op_threads
+        self.session = session or SessionConfig()
         self._aliases: dict[str, LoadedModel] = {}
         self._lock = asyncio.Lock()  # one alias change at a time; reads never wait for it
         self._stamp: int | None = None  # mtime of aliases.json when last read
@@ -58,7 +58,7 @@ class ModelRegistry:
         return changed
 
     def _load(self, version: str) -> LoadedModel:
-        return load_version(version, self.store.path(version), self.intra_op_threads)
+        return load_version(version, self.store.path(version), self.session)
 
     def live(self) -> LoadedModel:
         model = self._aliases.get("live")

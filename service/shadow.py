@@ -57,7 +57,7 @@ def _candidate(registry: ModelRegistry, version: str | None) -> LoadedModel:
     if not registry.store.exists(version):
         raise NotFound(f"no model version {version!r}")
     try:
-        return load_version(version, registry.store.path(version), registry.intra_op_threads)
+        return load_version(version, registry.store.path(version), registry.session)
     except ArtifactError as err:
         raise Conflict(f"model version {version!r} failed verification: {err}") from err
 

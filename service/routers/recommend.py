@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from service.dependencies import StateDep
+from service.dependencies import AppState, StateDep
 from service.recommending import recommend
 from service.schemas import RecommendRequest, RecommendResponse
 
 router = APIRouter(tags=["recommend"])
 
 
-@router.post("/recommend", response_model=RecommendResponse)
-async def post_recommend(body: RecommendRequest, state: StateDep) -> Response:
-    """Top-k items for a stored user (`user_id`) or an explicit history (`items`), from the live model."""
+async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
+    """A validated request's JSON answer; offers it to the shadow mirror when sampled."""
     model = state.registry.live()  # one reference for the whole request: a swap never mixes models
     response = await recommend(body, model, state.batcher, state.events, state.settings)
     if response.fallback:
@@ -19,6 +18,12 @@ async def post_recommend(body: RecommendRequest, state: StateDep) -> Response:
     elif body.exclude_seen and body.candidates is None and body.exclude is None and state.mirror.wants_sample():
         history = body.items if body.items is not None else state.events.history(body.user_id or "") or []
         state.mirror.offer(list(history), [r.item for r in response.items], model.version, body.k)
-    # Serialised once by pydantic's own encoder (the model is already validated): the hot path skips
-    # FastAPI's generic response validation and jsonable_encoder.
-    return Response(response.model_dump_json(), media_type="application/json")
+    # Serialised once by pydantic's own encoder (the model is already validated): no generic response
+    # validation or jsonable_encoder on the hot path.
+    return response.model_dump_json().encode()
+
+
+@router.post("/recommend", response_model=RecommendResponse)
+async def post_recommend(body: RecommendRequest, state: StateDep) -> Response:
+    """Top-k items for a stored user (`user_id`) or an explicit history (`items`), from the live model."""
+    return Response(await serve_recommend(body, state), media_type="application/json")

@@ -122,3 +122,30 @@ async def test_metrics_report_batches_and_latency(client) -> None:
         "steadyrec_request_latency_seconds",
     ):
         assert f"{name}_count" in text
+
+
+FAST_AND_ROUTE_BODIES = [
+    {"user_id": "u1", "k": 5},
+    {"items": ["i1", "i2", "nope"], "k": 3, "exclude": ["i3"]},
+    {"items": [], "k": 2},
+    {"user_id": "who"},
+    {"user_id": "u1", "k": 51},
+    {"user_id": "u1", "k": "ten"},
+    {"k": 3},
+    {"user_id": "u1", "colour": "red"},
+]
+
+
+@pytest.mark.parametrize("body", FAST_AND_ROUTE_BODIES, ids=range(len(FAST_AND_ROUTE_BODIES)))
+async def test_fast_path_answers_exactly_as_the_fastapi_route(client, body) -> None:
+    # application/json takes the fast path; a +json media type is parsed by FastAPI's route itself
+    fast = await client.post("/recommend", json=body)
+    routed = await client.post("/recommend", json=body, headers={"Content-Type": "application/vnd.api+json"})
+    assert fast.status_code == routed.status_code
+    assert fast.json() == routed.json()
+
+
+async def test_fast_path_requests_are_counted_under_their_route(client) -> None:
+    await client.post("/recommend", json={"user_id": "u1"})
+    text = (await client.get("/metrics")).text
+    assert 'steadyrec_responses_total{route="/recommend",status="200"}' in text
