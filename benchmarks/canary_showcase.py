@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 
 from results_io import write_results
-from showcase_world import MODEL, build_world, export, judge, train_live
+from showcase_world import build_world, export, judge, train_live, train_sasrec
 
 from service.canary import CanaryPolicy
 from training.methods.configs import make_method_config
 from training.methods.finest import finest_finetune
-from training.models import SequentialModel, build_model
-from training.trainer import TrainConfig, seed_everything, train
+from training.models import SequentialModel
 
 
 def main() -> None:
@@ -39,7 +38,8 @@ def main() -> None:
     parser.add_argument("--tune-epochs", type=int, default=20)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--live-cache", type=Path, help="state dict of the live model: reused when present")
+    parser.add_argument("--cache-dir", type=Path, help="state dicts of live and plain: reused when present")
+    parser.add_argument("--only-plain", action="store_true", help="train (and cache) live and plain, then stop")
     args = parser.parse_args()
     world = build_world(args.seed, args.samples)
     print(
@@ -51,15 +51,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="canary-showcase-"))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    live = train_live(world, args.live_epochs, args.seed, args.live_cache)
+    live = train_live(world, args.live_epochs, args.seed, args.cache_dir / "live.pt" if args.cache_dir else None)
     timings["live"] = time.perf_counter() - t0
     candidates: dict[str, SequentialModel] = {}
 
     t0 = time.perf_counter()
-    seed_everything(args.seed + 1)
-    plain = build_model("sasrec", world.full.n_items, MODEL)
-    train(plain, world.new_train, TrainConfig(epochs=args.live_epochs, seed=args.seed + 1))
+    plain_cache = args.cache_dir / "plain.pt" if args.cache_dir else None
+    plain = train_sasrec(world.new_train, world.full.n_items, args.live_epochs, args.seed + 1, plain_cache)
     candidates["plain"], timings["plain"] = plain, time.perf_counter() - t0
+    if args.only_plain:
+        return
     for name, method in (("finest", "finest"), ("continued", "continue")):
         t0 = time.perf_counter()
         model = copy.deepcopy(live)

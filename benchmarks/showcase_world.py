@@ -57,17 +57,22 @@ def build_world(seed: int, samples: int) -> ShowcaseWorld:
     return ShowcaseWorld(full, new_train.with_sequences(old_seqs), perturbed, replay)
 
 
-def train_live(world: ShowcaseWorld, epochs: int, seed: int, cache: Path | None = None) -> SequentialModel:
-    """Live SASRec on the old data; reloaded from ``cache`` (a state dict) when it exists."""
+def train_sasrec(data: InteractionLog, n_items: int, epochs: int, seed: int, cache: Path | None) -> SequentialModel:
+    """A SASRec trained from a fresh initialisation; reloaded from ``cache`` (a state dict) when it exists."""
     seed_everything(seed)
-    live = build_model("sasrec", world.full.n_items, MODEL)
+    model = build_model("sasrec", n_items, MODEL)
     if cache is not None and cache.is_file():
-        live.load_state_dict(torch.load(cache, weights_only=True))
-        return live.eval()
-    train(live, world.old_train, TrainConfig(epochs=epochs, seed=seed))
+        model.load_state_dict(torch.load(cache, weights_only=True))
+        return model.eval()
+    train(model, data, TrainConfig(epochs=epochs, seed=seed))
     if cache is not None:
-        torch.save(live.state_dict(), cache)
-    return live.eval()
+        torch.save(model.state_dict(), cache)
+    return model.eval()
+
+
+def train_live(world: ShowcaseWorld, epochs: int, seed: int, cache: Path | None = None) -> SequentialModel:
+    """Live: SASRec on the old data."""
+    return train_sasrec(world.old_train, world.full.n_items, epochs, seed, cache)
 
 
 def export(model: SequentialModel, world: ShowcaseWorld, target: Path, name: str) -> LoadedModel:
