@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.data.splits import leave_one_out
+from training.data.splits import EvalSet, leave_one_out
 from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.evaluation.ranking import evaluate
 from training.evaluation.robustness import replaced_positions, robustness_report, worst_case_inputs
 from training.models import build_model
 from training.trainer import TrainConfig, seed_everything, train
@@ -68,3 +69,14 @@ def test_report_gives_clean_metrics_and_drops_per_setting(trained) -> None:
     clean = rows[0]
     for row in rows[1:]:
         assert row["drop_ndcg@10"] == pytest.approx(100 * (clean["ndcg@10"] - row["ndcg@10"]) / clean["ndcg@10"])
+
+
+def test_evaluate_reads_the_given_inputs_but_excludes_the_real_history(trained) -> None:
+    split, model = trained
+    same = evaluate(model, split.test, exclude_history=True, inputs=split.test)
+    np.testing.assert_array_equal(same.ranks, evaluate(model, split.test, exclude_history=True).ranks)
+    attacked = worst_case_inputs(model, split.test, "last", neighbours=10)
+    mixed = evaluate(model, split.test, exclude_history=True, inputs=attacked).ranks
+    assert (mixed >= 0).all() and not np.array_equal(mixed, same.ranks)
+    with pytest.raises(ValueError, match="instances"):
+        evaluate(model, split.test, exclude_history=True, inputs=EvalSet.from_instances([0], [1], [np.array([2])]))
