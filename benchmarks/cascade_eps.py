@@ -30,6 +30,8 @@ from training.data.splits import leave_one_out
 from training.evaluation.ranking import evaluate
 from training.methods.cascade_at import cascade_finetune
 from training.methods.configs import CascadeConfig
+from training.trainer import TrainConfig
+from training.trainer import train as plain
 
 
 def main() -> None:
@@ -62,18 +64,23 @@ def main() -> None:
     clean = evaluate(base, valid, exclude_history=True).metrics
     rows.append({"eps": 0.0, "variant": "base", **{k: round(clean[k], 4) for k in ("ndcg@10", "hr@10")}})
     print(rows[-1], flush=True)
-    for eps in args.eps:
+    for eps in [None, *args.eps]:  # None: the control, one plain epoch on the same users
         model = copy.deepcopy(base)
         t0 = time.perf_counter()
-        _, epochs = cascade_finetune(model, train, CascadeConfig(variant=args.variant, eps=eps, epochs=1))
+        if eps is None:
+            plain(model, train, TrainConfig(epochs=1))
+            parts: dict[str, float] = {}
+        else:
+            _, epochs = cascade_finetune(model, train, CascadeConfig(variant=args.variant, eps=eps, epochs=1))
+            parts = epochs[0].parts
         metrics = evaluate(model, valid, exclude_history=True).metrics
         rows.append(
             {
-                "eps": eps,
-                "variant": args.variant,
+                "eps": eps if eps is not None else 0.0,
+                "variant": args.variant if eps is not None else "continue",
                 "ndcg@10": round(metrics["ndcg@10"], 4),
                 "hr@10": round(metrics["hr@10"], 4),
-                **{k: round(v, 4) for k, v in epochs[0].parts.items()},
+                **{k: round(v, 4) for k, v in parts.items()},
                 "wall_s": round(time.perf_counter() - t0, 1),
             }
         )
@@ -84,8 +91,8 @@ def main() -> None:
             notes=(
                 f"Probe: one {args.variant} epoch over {len(keep)} random training users from the cached base "
                 f"({info}), validation NDCG@10 / HR@10 on {len(valid)} random validation instances (full ranking "
-                f"excluding history). Item-embedding norm of the base: mean {norms.mean():.3f}. `clean`, `adv1`, "
-                "`adv2`: the epoch's mean loss terms (λ-weighted)."
+                "excluding history); `continue`: one plain epoch on the same users. Item-embedding norm of the base: "
+                f"mean {norms.mean():.3f}. `clean`, `adv1`, `adv2`: the epoch's mean loss terms (λ-weighted)."
             ),
         )
 

@@ -163,3 +163,12 @@ def test_cascade_config_is_validated_from_job_parameters() -> None:
         make_method_config("cascade", {"epsilon": 1})
     with pytest.raises(ValueError, match="variant"):
         make_method_config("cascade", {"variant": "adv_everything"})
+
+
+def test_level_one_distance_is_zero_without_perturbation_despite_dropout() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
+    seed_everything(0)
+    model = build_model("sasrec", log.n_items, {**TINY, "dropout": 0.5}).train()
+    objective = CascadeLoss(torch.ones(log.n_users, 12), CascadeConfig(variant="adv_seq", eps=1e-9))
+    # ŵ replays w's dropout masks: with a vanishing perturbation, ||ŵ - w|| vanishes too
+    assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) < 1e-4

@@ -10,7 +10,9 @@ Level 1 (Eq. 6-7), on the non-linear part ``w = f(S)``: perturb the history embe
 :mod:`training.methods.cascade_effects`, and penalise ``||ŵ - w||_2`` at every instance. The gradient ``g``
 of Eq. 7 is taken at a small random start ``ξ d`` (at ``A = 0`` the distance is flat), with dropout off
 so that it measures the input's effect and not dropout noise, as one step of virtual adversarial
-training's power iteration. Every history item's perturbation has norm ``eps / C_i^t``.
+training's power iteration. Every history item's perturbation has norm ``eps / C_i^t``. ``ŵ`` is computed
+with the same dropout masks as ``w`` (the random state is replayed), so that Eq. 6 measures the
+perturbation and not the difference between two dropout draws (large at our Amazon dropout of 0.5).
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
 negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
 perturbation, and add that BCE.
@@ -93,6 +95,20 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
     return torch.from_numpy(out)
 
 
+class _RandomState:
+    """The global random state (CPU, and CUDA on a CUDA device) at creation, to replay it later."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda, self.device)
+
+
 class CascadeLoss(AdversarialLoss):
     """Eq. 10 on one batch, with the terms switched by the variant."""
 
@@ -130,11 +146,13 @@ class CascadeLoss(AdversarialLoss):
         cfg, sw = self.config, self.switches
         inputs, targets = causal_pairs(batch.items)  # (B, L) each
         mask = targets > 0  # (B, L) instances
+        replay = _RandomState(inputs.device)  # so that ŵ below draws w's dropout masks
         states = model.encode(inputs)  # (B, L, D): w at every position
         terms = {"clean": next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)}
         if sw.level1 and cfg.lam1 > 0:
             A = self.history_perturbation(model, inputs, targets, batch.rng)  # (B, L, E)
             C = self.cascade[batch.users.cpu()].to(A.device).unsqueeze(-1)  # (B, L, 1)
+            replay.restore()
             w_hat = model.encode(inputs, input_delta=A / C)  # (B, L, D): f(S + A / C), Eq. 6
             adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
             terms["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
