@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import sys
 import time
@@ -136,8 +137,11 @@ def show(started: float) -> Any:
     return report
 
 
-def finetune(method: str, model: SequentialModel, split: Split, args: argparse.Namespace) -> dict[str, Any]:
-    """Fine-tune ``model`` in place with ``method``; its schedule (epochs, best epoch, wall_s)."""
+def finetune(
+    method: str, model: SequentialModel, split: Split, args: argparse.Namespace, eps: float | None = None
+) -> dict[str, Any]:
+    """Fine-tune ``model`` in place with ``method`` (cascade variants at ``eps``, default ``--eps``); its
+    schedule (epochs, best epoch, wall_s)."""
     budget = {"epochs": args.adv_epochs, "max_seconds": args.adv_minutes * 60, "seed": args.seed}
     on_epoch = show(time.perf_counter())
     valid = split.valid if args.adv_valid else None
@@ -148,7 +152,8 @@ def finetune(method: str, model: SequentialModel, split: Split, args: argparse.N
         config = SaoConfig(eps=args.sao_eps, **budget)  # type: ignore[arg-type]
         result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
     else:
-        cascade = CascadeConfig(variant=method, eps=args.eps, **budget)  # type: ignore[arg-type]
+        eps = args.eps if eps is None else eps
+        cascade = CascadeConfig(variant=method, eps=eps, **budget)  # type: ignore[arg-type]
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
     return {
         "epochs": len(result.epochs),
@@ -160,7 +165,10 @@ def finetune(method: str, model: SequentialModel, split: Split, args: argparse.N
 
 def cost_from_rows(rows: list[dict[str, Any]], dataset: str, kind: str) -> dict[str, Any] | None:
     """epoch_cost_ratio from this run's `continue` (plain epochs) and `adv_cas` rows of one model."""
-    by = {r["method"]: r for r in rows if r.get("dataset") == dataset and r.get("model") == kind}
+    by: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("dataset") == dataset and r.get("model") == kind:
+            by.setdefault(r["method"], r)  # the first adv_cas row: the one at --eps
     if "continue" not in by or "adv_cas" not in by:
         return None
     base_s, adv_s = by["continue"]["s_per_epoch"], by["adv_cas"]["s_per_epoch"]
@@ -206,6 +214,7 @@ def main() -> None:
     parser.add_argument("--adv-minutes", type=float, default=5.0, help="fine-tuning budget per method")
     parser.add_argument("--adv-epochs", type=int, default=100, help="paper: 100")
     parser.add_argument("--eps", type=float, default=10.0, help="cascade ε (paper: 10)")
+    parser.add_argument("--eps-extra", type=float, nargs="*", default=[], help="also adv_cas at these ε")
     parser.add_argument("--sao-eps", type=float, default=0.5, help="SAO ε (paper: 0.5)")
     parser.add_argument("--eval-every", type=int, default=2)
     parser.add_argument("--patience", type=int, default=5)
@@ -218,7 +227,14 @@ def main() -> None:
     parser.add_argument("--adv-valid", action=argparse.BooleanOptionalAction, default=True, help="best epoch on valid")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 helps on oversubscribed CPUs)")
     parser.add_argument("--name", default="cascade")
+    parser.add_argument("--merge-from", nargs="*", default=[], help="only merge these results (NAME) into --name")
+    parser.add_argument("--notes", default="", help="extra notes for the merged results")
     args = parser.parse_args()
+    if args.merge_from:
+        merged = [row for name in args.merge_from for row in json.loads((RESULTS / f"{name}.json").read_text())["rows"]]
+        sources = ", ".join(f"`{n}`" for n in args.merge_from)
+        write_results(args.name, merged, notes=f"Merged from {sources}; see their notes. {args.notes}".strip())
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     if not SHARED.is_dir():
@@ -233,16 +249,18 @@ def main() -> None:
             print(f"== {dataset} / {kind}: {log.n_users} users, {log.n_items} items", flush=True)
             base, base_info = base_model(dataset, kind, split, log.n_items, args)
             tuned: dict[str, SequentialModel] = {"base": base}
-            for method in args.methods:
+            runs = [(m, args.eps) for m in args.methods] + [("adv_cas", e) for e in args.eps_extra]
+            for method, eps in runs:
                 model = base if method == "base" else copy.deepcopy(base)
-                print(f"  -- {method}", flush=True)
-                info = base_info if method == "base" else finetune(method, model, split, args)
+                print(f"  -- {method} (eps {eps})", flush=True)
+                info = base_info if method == "base" else finetune(method, model, split, args, eps)
                 test = evaluate(model, split.test, exclude_history=True).metrics
                 paper = PAPER.get((dataset, kind, method), (None, None))
                 row = {
                     "dataset": dataset,
                     "model": kind,
                     "method": method,
+                    "eps": eps if method in CASCADE_VARIANTS else (args.sao_eps if method == "sao" else None),
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
                     "epochs": info["epochs"],
@@ -255,7 +273,7 @@ def main() -> None:
                 }
                 print(f"  {row}", flush=True)
                 rows.append(row)
-                tuned[method] = model
+                tuned.setdefault(method, model)
                 write_results(args.name, rows, notes=notes(args))
             cost = epoch_cost(dataset, kind, base, split, args) if args.cost else cost_from_rows(rows, dataset, kind)
             if cost is not None:
