@@ -21,8 +21,12 @@ from training.data.splits import Split
 from training.datasets import load_data, make_split
 from training.evaluation.ranking import evaluate
 from training.manifest import Manifest
-from training.methods.configs import METHODS, make_method_config
+from training.methods.adversarial import AdversarialEpoch
+from training.methods.cascade_at import cascade_finetune
+from training.methods.configs import METHODS, CascadeConfig, FinestConfig, SaoConfig, make_method_config
 from training.methods.finest import FinestEpoch, finest_finetune
+from training.methods.sao import sao_finetune
+from training.models.base import SequentialModel
 from training.onnx_export import export_onnx
 
 __all__ = ["METHODS", "FinetuneOutcome", "FinetuneRequest", "make_method_config", "run_finetune"]
@@ -65,6 +69,32 @@ def _fine_tuning_data(
     return mapped, make_split(mapped, manifest.data.split), loaded.source, dropped  # type: ignore[arg-type]
 
 
+def _adversarial(
+    model: SequentialModel,
+    split: Split,
+    config: CascadeConfig | SaoConfig,
+    on_epoch: Callable[[FinestEpoch], None] | None,
+) -> dict[str, Any]:
+    """Cascade-guided AT or SAO on the training split; epochs reported in the FINEST shape (clean loss as
+    ``next_item_loss``, the weighted adversarial terms as ``regulariser``) so progress reads the same."""
+
+    def report(epoch: AdversarialEpoch) -> None:
+        if on_epoch is not None:
+            adversarial = sum(v for k, v in epoch.parts.items() if k != "clean")
+            on_epoch(FinestEpoch(epoch.epoch, epoch.parts.get("clean", epoch.loss), adversarial, 0, epoch.seconds))
+
+    if isinstance(config, CascadeConfig):
+        result, epochs = cascade_finetune(model, split.train, config, on_epoch=report)
+    else:
+        result, epochs = sao_finetune(model, split.train, config, on_epoch=report)
+    return {
+        "epochs_run": len(epochs),
+        "wall_s": round(result.wall_s, 2),
+        "loss_curve": [round(e.parts.get("clean", e.loss), 5) for e in epochs],
+        "adversarial_curve": [round(e.loss - e.parts.get("clean", 0.0), 5) for e in epochs],
+    }
+
+
 def run_finetune(
     request: FinetuneRequest, out: Path, on_epoch: Callable[[FinestEpoch], None] | None = None
 ) -> FinetuneOutcome:
@@ -72,26 +102,35 @@ def run_finetune(
     config = make_method_config(request.method, request.params)
     t0 = time.perf_counter()
     model, manifest, items = load_model(request.base)
-    # The base itself is the default reference: its lists are computed before tuning changes it.
-    reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
-    mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
-    stages = {"load": time.perf_counter() - t0}
-    result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
-    stages["reference_lists"] = result.reference_s
-    stages["finetune"] = result.wall_s - result.reference_s
+    if not isinstance(config, FinestConfig):
+        mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
+        stages = {"load": time.perf_counter() - t0}
+        summary = _adversarial(model, split, config, on_epoch)
+        stages["finetune"] = summary["wall_s"]
+    else:
+        # The base itself is the default reference: its lists are computed before tuning changes it.
+        reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
+        mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
+        stages = {"load": time.perf_counter() - t0}
+        result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
+        stages["reference_lists"] = result.reference_s
+        stages["finetune"] = result.wall_s - result.reference_s
+        summary = {
+            "epochs_run": len(result.epochs),
+            "reference_s": round(result.reference_s, 2),
+            "wall_s": round(result.wall_s, 2),
+            "loss_curve": [round(e.next_item_loss, 5) for e in result.epochs],
+            "regulariser_curve": [round(e.regulariser, 5) for e in result.epochs],
+        }
     t0 = time.perf_counter()
     test = evaluate(model, split.test, exclude_history=True).metrics
     stages["evaluate"] = time.perf_counter() - t0
     training = {
         "method": request.method,
         "method_config": asdict(config),
-        "epochs_run": len(result.epochs),
         "fresh_events": len(request.events),
         "dropped_unknown_interactions": dropped,
-        "reference_s": round(result.reference_s, 2),
-        "wall_s": round(result.wall_s, 2),
-        "loss_curve": [round(e.next_item_loss, 5) for e in result.epochs],
-        "regulariser_curve": [round(e.regulariser, 5) for e in result.epochs],
+        **summary,
     }
     t0 = time.perf_counter()
     new = write_artifact(

@@ -37,7 +37,9 @@ async def test_cancelling_a_queued_job_and_then_again(client) -> None:
     ("body", "status", "message"),
     [
         pytest.param({"method": "magic"}, 422, "unknown method", id="unknown-method"),
-        pytest.param({"method": "cascade"}, 422, "not available yet", id="planned-method"),
+        pytest.param({"method": "rlarm"}, 422, "not available yet", id="planned-method"),
+        pytest.param({"method": "cascade", "params": {"variant": "adv_all"}}, 422, "variant", id="cascade-variant"),
+        pytest.param({"method": "sao", "params": {"lam1": 1}}, 422, "lam1", id="sao-unknown-param"),
         pytest.param({"method": "finest", "params": {"lamda": 1}}, 422, "lamda", id="unknown-param"),
         pytest.param({"method": "finest", "params": {"epochs": "ten"}}, 422, "epochs", id="param-type"),
         pytest.param({"method": "finest", "params": {"sample_ratio": 3}}, 422, "sample_ratio", id="param-range"),

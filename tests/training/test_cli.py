@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from steadyrec.cli import app
@@ -79,3 +80,23 @@ def test_finetune_and_stability_commands(tmp_path: Path) -> None:
 def test_finetune_refuses_unknown_method_parameters(tmp_path: Path) -> None:
     result = runner.invoke(app, ["finetune", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "lamda=2"])
     assert result.exit_code == 2 and "lamda" in result.output
+
+
+@pytest.mark.parametrize(
+    ("method", "settings"),
+    [
+        pytest.param("cascade", ["variant=adv_cas", "epochs=1"], id="cascade"),
+        pytest.param("sao", ["epochs=1"], id="sao"),
+    ],
+)
+def test_finetune_runs_the_adversarial_methods(tmp_path: Path, method: str, settings: list[str]) -> None:
+    base = tmp_path / "base"
+    train_args = ["train", "--data", "synthetic", "--out", str(base), "--epochs", "1"]
+    assert runner.invoke(app, [*train_args, "--set", "hidden=16", "--set", "max_len=20"]).exit_code == 0
+    tuned = tmp_path / "tuned"
+    sets = [arg for s in settings for arg in ("--set", s)]
+    result = runner.invoke(app, ["finetune", str(base), "--out", str(tuned), "--method", method, *sets])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tuned / "manifest.json").read_text())
+    assert manifest["training"]["method"] == method and manifest["onnx_sha256"]
+    assert manifest["training"]["epochs_run"] == 1 and len(manifest["training"]["adversarial_curve"]) == 1

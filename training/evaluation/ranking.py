@@ -66,8 +66,16 @@ def evaluate(
     ks: Sequence[int] = (10,),
     batch_size: int = 512,
     on_batch: Callable[[int], None] | None = None,
+    inputs: EvalSet | None = None,
 ) -> RankingResult:
-    """Rank every target of ``data`` against all items; batched and vectorised, deterministic."""
+    """Rank every target of ``data`` against all items; batched and vectorised, deterministic.
+
+    ``inputs``: histories the model reads instead of ``data``'s (same instances, e.g. with items replaced
+    by an attack); targets and the excluded history stay ``data``'s.
+    """
+    reads = data if inputs is None else inputs
+    if len(reads) != len(data):
+        raise ValueError(f"inputs has {len(reads)} instances, data {len(data)}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -75,7 +83,7 @@ def evaluate(
     try:
         for start in range(0, len(data), batch_size):
             rows = np.arange(start, min(start + batch_size, len(data)))
-            history = torch.from_numpy(data.padded_histories(rows, model.max_len)).to(device)  # (B, L)
+            history = torch.from_numpy(reads.padded_histories(rows, model.max_len)).to(device)  # (B, L)
             scores = model.scores(history).float()  # (B, N)
             targets = torch.from_numpy(data.targets[rows]).to(device)  # (B,)
             if exclude_history:

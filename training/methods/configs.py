@@ -8,6 +8,8 @@ reaches the worker.
 | `finest`    | FINEST rank-preserving fine-tuning against a reference model (default: base) |
 | `random-ft` | FINEST's perturbation simulation without the regulariser (paper baseline)    |
 | `continue`  | plain continued training on the data (no simulation, no regulariser)         |
+| `cascade`   | cascade-guided adversarial training (Tan et al., Eq. 6-12) and its baselines |
+| `sao`       | sequential adversarial optimisation of SASRec (Manotumruksa and Yilmaz)      |
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-__all__ = ["METHODS", "PLANNED_METHODS", "FinestConfig", "make_method_config"]
+__all__ = [
+    "ADVERSARIAL_METHODS",
+    "CASCADE_VARIANTS",
+    "METHODS",
+    "PLANNED_METHODS",
+    "CascadeConfig",
+    "FinestConfig",
+    "MethodConfig",
+    "SaoConfig",
+    "make_method_config",
+]
 
 
 @dataclass(frozen=True)
@@ -50,8 +62,66 @@ class FinestConfig:
             raise ValueError("lam, margin_order and margin_score must be >= 0")
 
 
-# method -> fixed FINEST switches; every method runs through the FINEST fine-tuning loop
-PLANNED_METHODS = ("cascade", "sao", "rlarm")  # issues #6 and #7: refused with a clear message until then
+CascadeVariant = Literal["adv_linear", "adv_seq", "adv_global", "adv_cas", "adv_cas_1", "adv_cas_2"]
+CASCADE_VARIANTS: tuple[str, ...] = ("adv_linear", "adv_seq", "adv_global", "adv_cas", "adv_cas_1", "adv_cas_2")
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """Cascade-guided adversarial training (Tan et al., Sec. 4, Eq. 6-12); paper settings from Sec. 5.3."""
+
+    variant: CascadeVariant = "adv_cas"  # Table 3 / Table 4 rows; see training.methods.cascade_at.SWITCHES
+    eps: float = 10.0  # ε, Eq. 7 and Eq. 9 (Sec. 5.3: 10 on every dataset; Fig. 4: best in [10, 20])
+    lam1: float = 1.0  # λ1, Eq. 10 (Sec. 5.3)
+    lam2: float = 1.0  # λ2, Eq. 10 (Sec. 5.3)
+    epochs: int = 100  # Sec. 5.3: 100 adversarial epochs after the base model converged
+    lr: float = 1e-3  # Sec. 5.3: Adam, learning rate 0.001
+    batch_size: int = 128  # b, Sec. 5.3 (also the b of Eq. 11)
+    weight_decay: float = 1e-5  # Sec. 5.3: L2 1e-5
+    floor: float = 0.1  # Alg. 1 line 14 maps the smallest effect to 0 (unbounded 1/C): min-max onto [floor, 1]
+    xi: float = 1e-3  # Eq. 7 differentiates at A = 0 where ||ŵ - w|| is flat: start from a ξ-long random step
+    max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
+    seed: int = 0  # data order, negatives and the random start of Eq. 7
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.variant not in CASCADE_VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(CASCADE_VARIANTS)}, got {self.variant!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs >= 1, batch_size >= 1 and lr > 0 are required")
+        if self.eps < 0 or self.lam1 < 0 or self.lam2 < 0 or self.weight_decay < 0 or self.xi <= 0:
+            raise ValueError("eps, lam1, lam2 and weight_decay must be >= 0 and xi > 0")
+        if not 0.0 < self.floor <= 1.0:
+            raise ValueError(f"floor must be in (0, 1], got {self.floor}")
+
+
+@dataclass(frozen=True)
+class SaoConfig:
+    """Sequential-based adversarial optimisation (Manotumruksa and Yilmaz, SIGIR 2020, Eq. 6-11)."""
+
+    eps: float = 0.5  # ε, Eq. 8 (Sec. 3.1, following APR)
+    lam: float = 1.0  # λ, Eq. 6 and Eq. 10 (Sec. 3.1)
+    epochs: int = 100  # the paper continues "until convergence" (Fig. 2); 100 = the cascade paper's budget
+    lr: float = 1e-3  # our base's Adam rate (the paper starts its own training at 0.05 with batch 512)
+    batch_size: int = 128  # our base's batch size (the paper uses 512)
+    weight_decay: float = 0.0  # the paper names no L2 term
+    max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
+    seed: int = 0  # data order and negatives
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs >= 1, batch_size >= 1 and lr > 0 are required")
+        if self.eps < 0 or self.lam < 0 or self.weight_decay < 0:
+            raise ValueError("eps, lam and weight_decay must be >= 0")
+
+
+MethodConfig = FinestConfig | CascadeConfig | SaoConfig
+
+# method -> fixed FINEST switches; these methods run through the FINEST fine-tuning loop
+PLANNED_METHODS = ("rlarm",)  # issue #7: refused with a clear message until then
+# methods with their own config and loop (issue #6)
+ADVERSARIAL_METHODS: dict[str, type[CascadeConfig] | type[SaoConfig]] = {"cascade": CascadeConfig, "sao": SaoConfig}
 METHODS: dict[str, dict[str, Any]] = {
     "finest": {},
     "random-ft": {"regularize": False},
@@ -59,20 +129,23 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_method_config(method: str, params: dict[str, Any] | None = None) -> FinestConfig:
+def make_method_config(method: str, params: dict[str, Any] | None = None) -> MethodConfig:
     """The typed config of ``method`` from user parameters; unknown methods and keys are refused."""
+    available = ", ".join([*METHODS, *ADVERSARIAL_METHODS])
     if method in PLANNED_METHODS:
-        raise ValueError(f"method {method!r} is not available yet; available: {', '.join(METHODS)}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        raise ValueError(f"method {method!r} is not available yet; available: {available}")
+    if method not in METHODS and method not in ADVERSARIAL_METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {available}")
     params = dict(params or {})
-    fixed = METHODS[method]
-    allowed = {f.name for f in fields(FinestConfig)} - set(fixed)
+    fixed = METHODS.get(method, {})
+    cls: type[MethodConfig] = ADVERSARIAL_METHODS.get(method, FinestConfig)
+    allowed = {f.name for f in fields(cls)} - set(fixed)
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ValueError(f"unknown {method} parameters {unknown}; allowed: {sorted(allowed)}")
     try:
-        return TypeAdapter(FinestConfig).validate_python({**params, **fixed}, strict=False)
+        adapter: TypeAdapter[MethodConfig] = TypeAdapter(cls)
+        return adapter.validate_python({**params, **fixed}, strict=False)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ValueError(f"invalid {method} parameters: {problems}") from None

@@ -123,8 +123,12 @@ class CausalModel(SequentialModel):
     item_emb: nn.Embedding
 
     @abstractmethod
-    def encode(self, history: torch.Tensor) -> torch.Tensor:
-        """(B, L) left-padded ids -> (B, L, D) states; position t summarises items up to t."""
+    def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) left-padded ids -> (B, L, D) states; position t summarises items up to t.
+
+        ``input_delta`` (B, L, E), when given, is added to the history's item embeddings before anything
+        else reads them: the hook adversarial methods perturb the input with (E = ``item_emb`` width).
+        """
 
     def score_items(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of chosen items: states (P, D), items (P, M) internal ids -> (P, M)."""

@@ -48,9 +48,12 @@ class _Recurrent(CausalModel):
         self.project = nn.Linear(config.hidden, config.embedding)
         init_xavier(self, self.item_emb)
 
-    def encode(self, history: torch.Tensor) -> torch.Tensor:
-        """(B, L) ids -> (B, L, E) states in item-embedding space."""
-        x = self.dropout(self.item_emb(history))  # (B, L, E)
+    def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) ids (+ optional (B, L, E) embedding delta) -> (B, L, E) states in item-embedding space."""
+        e = self.item_emb(history)  # (B, L, E)
+        if input_delta is not None:
+            e = e + input_delta
+        x = self.dropout(e)  # (B, L, E)
         h, _ = self.rnn(x)  # (B, L, H)
         return self.project(self.dropout(h))  # (B, L, E)
 

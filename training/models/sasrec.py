@@ -75,10 +75,13 @@ class SASRec(CausalModel):
         )
         init_xavier(self, self.item_emb)
 
-    def encode(self, history: torch.Tensor) -> torch.Tensor:
-        """Hidden state at every position: (B, L) ids -> (B, L, D)."""
+    def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden state at every position: (B, L) ids (+ optional (B, L, D) embedding delta) -> (B, L, D)."""
         L = history.shape[1]
-        x = self.item_emb(history) * math.sqrt(self.config.hidden)  # (B, L, D)
+        e = self.item_emb(history)  # (B, L, D)
+        if input_delta is not None:
+            e = e + input_delta
+        x = e * math.sqrt(self.config.hidden)  # (B, L, D)
         x = x + self.pos_emb.weight[-L:]  # positions aligned to the right (most recent = last)
         keep = (history > 0).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
         x = self.emb_dropout(x) * keep

@@ -1,0 +1,314 @@
+"""Table 3 / Table 4 of the cascade-guided AT paper (Tan et al.), and SAO, on this CPU.
+
+Protocol (paper Sec. 5.3-5.4): leave-one-out; full ranking over all items excluding the user's history
+(the target kept), top-10 (NDCG@10, HT@10 = HR@10). A base model is trained first (within a wall-time
+budget, cached under var/ so every method starts from the same weights), then each method fine-tunes a
+copy of it for the adversarial budget; validation (the second-to-last item) picks the best epoch of
+both phases, the test row is reported there.
+
+    .venv/bin/python benchmarks/cascade_table3.py --datasets beauty --models sasrec \\
+        --base-minutes 12 --adv-minutes 5 --cost --robustness
+
+Paper schedules are 500 base + 100 adversarial epochs on an A100; ours are whatever fits the budgets,
+reported per row (``epochs``, ``wall_s``). ``--cost`` times one base epoch and one adv_cas epoch of the
+same model on the same data (``epoch_cost_ratio``); ``--robustness`` runs Sec. 5.6's item replacements
+(first / middle / last, last K = 1..5) on the base and the adversarially tuned models and plots Fig. 6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results_io import RESULTS, write_results
+
+from training.data.formats import read_log
+from training.data.splits import Split, leave_one_out
+from training.evaluation.ranking import evaluate
+from training.methods.cascade_at import cascade_finetune
+from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, SaoConfig
+from training.methods.sao import sao_finetune
+from training.models import SequentialModel, build_model
+from training.trainer import TrainConfig, seed_everything, train
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+CACHE = ROOT / "var" / "cascade-bases"
+DATASETS = {
+    # name: (file, max length: paper Sec. 5.3, 200 for ML-1M and 50 for the Amazon sets)
+    "ml-1m": ("ml-1m/ml-1m.txt", 200),
+    "beauty": ("beauty/Beauty.txt", 50),
+    "video-games": ("video-games/Video_Games.txt", 50),
+}
+# paper Table 3 / Table 4 (NDCG@10, HT@10); "video-games" is the paper's "Video"
+PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
+    ("ml-1m", "sasrec", "base"): (0.1359, 0.2528),
+    ("ml-1m", "sasrec", "adv_linear"): (0.1508, 0.2795),
+    ("ml-1m", "sasrec", "adv_seq"): (0.1440, 0.2680),
+    ("ml-1m", "sasrec", "adv_global"): (0.1519, 0.2808),
+    ("ml-1m", "sasrec", "adv_cas"): (0.1546, 0.2831),
+    ("ml-1m", "sasrec", "adv_cas_1"): (0.1523, 0.2738),
+    ("ml-1m", "sasrec", "adv_cas_2"): (0.1512, 0.2704),
+    ("beauty", "sasrec", "base"): (0.0264, 0.0537),
+    ("beauty", "sasrec", "adv_linear"): (0.0315, 0.0626),
+    ("beauty", "sasrec", "adv_seq"): (0.0304, 0.0597),
+    ("beauty", "sasrec", "adv_global"): (0.0313, 0.0622),
+    ("beauty", "sasrec", "adv_cas"): (0.0320, 0.0630),
+    ("beauty", "sasrec", "adv_cas_1"): (0.0309, 0.0614),
+    ("beauty", "sasrec", "adv_cas_2"): (0.0311, 0.0614),
+    ("video-games", "sasrec", "base"): (0.0441, 0.0875),
+    ("video-games", "sasrec", "adv_linear"): (0.0553, 0.1059),
+    ("video-games", "sasrec", "adv_seq"): (0.0519, 0.1001),
+    ("video-games", "sasrec", "adv_global"): (0.0557, 0.1068),
+    ("video-games", "sasrec", "adv_cas"): (0.0606, 0.1162),
+    ("video-games", "sasrec", "adv_cas_1"): (0.0583, 0.1111),
+    ("video-games", "sasrec", "adv_cas_2"): (0.0562, 0.1101),
+    ("ml-1m", "gru4rec", "base"): (0.1255, 0.2419),
+    ("ml-1m", "gru4rec", "adv_linear"): (0.1351, 0.2581),
+    ("ml-1m", "gru4rec", "adv_seq"): (0.1308, 0.2520),
+    ("ml-1m", "gru4rec", "adv_global"): (0.1345, 0.2543),
+    ("ml-1m", "gru4rec", "adv_cas"): (0.1360, 0.2588),
+    ("beauty", "gru4rec", "base"): (0.0228, 0.0460),
+    ("beauty", "gru4rec", "adv_linear"): (0.0288, 0.0560),
+    ("beauty", "gru4rec", "adv_seq"): (0.0252, 0.0493),
+    ("beauty", "gru4rec", "adv_global"): (0.0285, 0.0550),
+    ("beauty", "gru4rec", "adv_cas"): (0.0298, 0.0566),
+    ("video-games", "gru4rec", "base"): (0.0442, 0.0872),
+    ("video-games", "gru4rec", "adv_cas"): (0.0520, 0.0993),
+}
+METHODS = ["base", "continue", *CASCADE_VARIANTS, "sao"]
+
+
+def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
+    max_len = DATASETS[dataset][1]
+    if kind == "sasrec":  # as benchmarks/sasrec_loo.py (our base rows): dropout 0.5 on the sparse Amazon sets
+        return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": 0.2 if max_len > 50 else 0.5}
+    return {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": 0.2}  # paper Sec. 5.3: GRU 100, 0.2
+
+
+def base_model(dataset: str, kind: str, split: Split, n_items: int, args: argparse.Namespace) -> tuple[Any, dict]:
+    """The trained base (from the cache when present) and its schedule: epochs, best epoch, wall_s."""
+    config = model_config(kind, dataset, args)
+    tag = "-".join(f"{k}{v}" for k, v in sorted(config.items()))
+    path = CACHE / f"{dataset}-{kind}-{tag}-m{args.base_minutes:g}-s{args.seed}.pt"
+    seed_everything(args.seed)
+    model = build_model(kind, n_items, config)
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        model.load_state_dict(saved["state"])
+        print(f"  base from {path}: {saved['info']}", flush=True)
+        return model, saved["info"]
+    schedule = TrainConfig(
+        epochs=args.base_epochs,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        max_seconds=args.base_minutes * 60,
+        weight_decay=args.base_l2,
+    )
+    result = train(model, split.train, schedule, valid=split.valid, on_epoch=show(time.perf_counter()))
+    info = {"epochs": len(result.epochs), "best_epoch": result.best_epoch, "wall_s": round(result.wall_s, 1)}
+    info["s_per_epoch"] = round(sum(e.seconds for e in result.epochs) / len(result.epochs), 1)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": model.state_dict(), "info": info}, path)
+    return model, info
+
+
+def show(started: float) -> Any:
+    def report(r: Any) -> None:
+        valid = f"valid ndcg@10 {r.valid['ndcg@10']:.4f} hr@10 {r.valid['hr@10']:.4f}" if r.valid else ""
+        parts = " ".join(f"{k} {v:.4f}" for k, v in getattr(r, "parts", {}).items())
+        print(
+            f"    epoch {r.epoch:3d} loss {r.loss:.4f} {parts} {r.seconds:5.1f}s {valid} "
+            f"({time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
+
+    return report
+
+
+def finetune(
+    method: str, model: SequentialModel, split: Split, args: argparse.Namespace, eps: float | None = None
+) -> dict[str, Any]:
+    """Fine-tune ``model`` in place with ``method`` (cascade variants at ``eps``, default ``--eps``); its
+    schedule (epochs, best epoch, wall_s)."""
+    budget = {"epochs": args.adv_epochs, "max_seconds": args.adv_minutes * 60, "seed": args.seed}
+    on_epoch = show(time.perf_counter())
+    valid = split.valid if args.adv_valid else None
+    if method == "continue":  # control: plain training for the same budget
+        schedule = TrainConfig(eval_every=1, weight_decay=args.base_l2, **budget)  # type: ignore[arg-type]
+        result = train(model, split.train, schedule, valid=valid, on_epoch=on_epoch)
+    elif method == "sao":
+        config = SaoConfig(eps=args.sao_eps, **budget)  # type: ignore[arg-type]
+        result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
+    else:
+        eps = args.eps if eps is None else eps
+        cascade = CascadeConfig(variant=method, eps=eps, **budget)  # type: ignore[arg-type]
+        result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
+    return {
+        "epochs": len(result.epochs),
+        "best_epoch": result.best_epoch,
+        "wall_s": round(result.wall_s, 1),
+        "s_per_epoch": round(sum(e.seconds for e in result.epochs) / len(result.epochs), 1),
+    }
+
+
+def cost_from_rows(rows: list[dict[str, Any]], dataset: str, kind: str) -> dict[str, Any] | None:
+    """epoch_cost_ratio from this run's `continue` (plain epochs) and `adv_cas` rows of one model."""
+    by: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("dataset") == dataset and r.get("model") == kind:
+            by.setdefault(r["method"], r)  # the first adv_cas row: the one at --eps
+    if "continue" not in by or "adv_cas" not in by:
+        return None
+    base_s, adv_s = by["continue"]["s_per_epoch"], by["adv_cas"]["s_per_epoch"]
+    return cost_row(dataset, kind, base_s, adv_s, "continue vs adv_cas rows (training seconds per epoch)")
+
+
+def cost_row(dataset: str, kind: str, base_s: float, adv_s: float, how: str) -> dict[str, Any]:
+    print(f"  cost: base epoch {base_s:.1f}s, adv_cas epoch {adv_s:.1f}s, ratio {adv_s / base_s:.2f}", flush=True)
+    return {
+        "benchmark": "cascade",
+        "dataset": dataset,
+        "model": kind,
+        "method": "epoch_cost",
+        "base_epoch_s": round(base_s, 1),
+        "adv_epoch_s": round(adv_s, 1),
+        "epoch_cost_ratio": round(adv_s / base_s, 2),
+        "paper_ratio": 3.9,
+        "measured_by": how,
+    }
+
+
+def epoch_cost(dataset: str, kind: str, base: SequentialModel, split: Split, args: argparse.Namespace) -> dict:
+    """One base epoch and one adv_cas epoch of copies of the same model on the same data."""
+    plain = copy.deepcopy(base)
+    t0 = time.perf_counter()
+    train(plain, split.train, TrainConfig(epochs=1, seed=args.seed, weight_decay=args.base_l2))
+    base_s = time.perf_counter() - t0
+    tuned = copy.deepcopy(base)
+    t0 = time.perf_counter()
+    cascade_finetune(tuned, split.train, CascadeConfig(variant="adv_cas", eps=args.eps, epochs=1, seed=args.seed))
+    adv_s = time.perf_counter() - t0
+    return cost_row(dataset, kind, base_s, adv_s, "one epoch each, back to back (--cost)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["beauty"], choices=list(DATASETS))
+    parser.add_argument("--models", nargs="+", default=["sasrec"], choices=["sasrec", "gru4rec"])
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--base-minutes", type=float, default=15.0, help="base training budget per model")
+    parser.add_argument("--base-epochs", type=int, default=500, help="paper: 500")
+    parser.add_argument("--base-l2", type=float, default=0.0, help="our sasrec-loo bases use none (paper: 1e-5)")
+    parser.add_argument("--adv-minutes", type=float, default=5.0, help="fine-tuning budget per method")
+    parser.add_argument("--adv-epochs", type=int, default=100, help="paper: 100")
+    parser.add_argument("--eps", type=float, default=10.0, help="cascade ε (paper: 10)")
+    parser.add_argument("--eps-extra", type=float, nargs="*", default=[], help="also adv_cas at these ε")
+    parser.add_argument("--sao-eps", type=float, default=0.5, help="SAO ε (paper: 0.5)")
+    parser.add_argument("--eval-every", type=int, default=2)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--hidden", type=int, default=64, help="SASRec width (our base rows: 64; paper: 100)")
+    parser.add_argument("--loss", choices=["ce", "bce"], default="ce", help="base loss (paper: bce)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cost", action="store_true", help="also measure epoch_cost_ratio")
+    parser.add_argument("--robustness", action="store_true", help="also run Sec. 5.6 and plot Fig. 6")
+    parser.add_argument("--robust-users", type=int, default=5000, help="test users in the robustness runs")
+    parser.add_argument("--adv-valid", action=argparse.BooleanOptionalAction, default=True, help="best epoch on valid")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 helps on oversubscribed CPUs)")
+    parser.add_argument("--name", default="cascade")
+    parser.add_argument("--merge-from", nargs="*", default=[], help="only merge these results (NAME) into --name")
+    parser.add_argument("--notes", default="", help="extra notes for the merged results")
+    args = parser.parse_args()
+    if args.merge_from:
+        merged = [row for name in args.merge_from for row in json.loads((RESULTS / f"{name}.json").read_text())["rows"]]
+        sources = ", ".join(f"`{n}`" for n in args.merge_from)
+        write_results(args.name, merged, notes=f"Merged from {sources}; see their notes. {args.notes}".strip())
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not SHARED.is_dir():
+        sys.exit(f"no datasets at {SHARED}: this benchmark needs ../shared/data")
+    logging.basicConfig(level=logging.WARNING)
+    rows: list[dict[str, Any]] = []
+    robust_rows: list[dict[str, Any]] = []
+    for dataset in args.datasets:
+        log = read_log(SHARED / DATASETS[dataset][0])
+        split = leave_one_out(log)
+        for kind in args.models:
+            print(f"== {dataset} / {kind}: {log.n_users} users, {log.n_items} items", flush=True)
+            base, base_info = base_model(dataset, kind, split, log.n_items, args)
+            tuned: dict[str, SequentialModel] = {"base": base}
+            runs = [(m, args.eps) for m in args.methods] + [("adv_cas", e) for e in args.eps_extra]
+            for method, eps in runs:
+                model = base if method == "base" else copy.deepcopy(base)
+                print(f"  -- {method} (eps {eps})", flush=True)
+                info = base_info if method == "base" else finetune(method, model, split, args, eps)
+                test = evaluate(model, split.test, exclude_history=True).metrics
+                paper = PAPER.get((dataset, kind, method), (None, None))
+                row = {
+                    "dataset": dataset,
+                    "model": kind,
+                    "method": method,
+                    "eps": eps if method in CASCADE_VARIANTS else (args.sao_eps if method == "sao" else None),
+                    "ndcg@10": round(test["ndcg@10"], 4),
+                    "hr@10": round(test["hr@10"], 4),
+                    "epochs": info["epochs"],
+                    "best_epoch": info["best_epoch"],
+                    "wall_s": info["wall_s"],
+                    "s_per_epoch": info["s_per_epoch"],
+                    "base_epochs": base_info["epochs"],
+                    "paper_ndcg@10": paper[0],
+                    "paper_hr@10": paper[1],
+                }
+                print(f"  {row}", flush=True)
+                rows.append(row)
+                tuned.setdefault(method, model)
+                write_results(args.name, rows, notes=notes(args))
+            cost = epoch_cost(dataset, kind, base, split, args) if args.cost else cost_from_rows(rows, dataset, kind)
+            if cost is not None:
+                rows.append(cost)
+                write_results(args.name, rows, notes=notes(args))
+            if args.robustness:
+                from cascade_robustness import robustness_rows
+
+                robust_rows += robustness_rows(dataset, kind, tuned, split, args.robust_users, args.seed)
+                write_results(f"{args.name}-robustness", robust_rows, notes=robust_notes())
+    print(f"results in {RESULTS}", flush=True)
+
+
+def notes(args: argparse.Namespace) -> str:
+    return (
+        "Leave-one-out; full ranking over all items excluding the user's history (target kept), top-10, as the "
+        "paper's Table 3. Every method fine-tunes a copy of the same base; validation picks the best epoch of each "
+        "phase (`best_epoch`), the test metrics are reported there. `epochs` / `wall_s`: the phase of that row "
+        f"(base row: base training); budgets: base {args.base_minutes:g} min, adversarial {args.adv_minutes:g} min "
+        f"or {args.adv_epochs} epochs per method (paper: 500 + 100 epochs on an A100). Base loss `{args.loss}` "
+        "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
+        f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
+        f"L2 1e-5 in the adversarial phase; SAO ε = {args.sao_eps:g}, λ = 1. `continue` is a control: plain "
+        "training of the base for the same budget. CPU only, 2 cores shared with other jobs."
+    )
+
+
+def robust_notes() -> str:
+    return (
+        "Sec. 5.6: replace the first, middle or last item, or the last K items, of each test history (the part the "
+        "model reads) by the worst-case nearby item: the gradient of the target's cross-entropy on the item's "
+        "embedding, then among the item's nearest neighbours the one whose offset points most along it. Drops are "
+        "relative to the same model on clean histories; full ranking excluding history."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Cascade-guided adversarial training (Tan et al.): cascade effects (Alg. 1 / Eq. 11), the two
+perturbation levels (Eq. 6-9), the variant switches and a tiny end-to-end run."""
+
+import numpy as np
+import pytest
+import torch
+
+from training.data.batches import Batch, TrainingWindows
+from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.methods.cascade_at import SWITCHES, CascadeLoss, cascade_finetune, cascade_matrix
+from training.methods.cascade_effects import cascade_effects, raw_cascade_effects
+from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, make_method_config
+from training.models import build_model
+from training.trainer import TrainConfig, seed_everything, train
+
+TINY = {"hidden": 16, "blocks": 1, "max_len": 12, "dropout": 0.1}
+
+# Three users, T = 3 (t = 3 is the most recent position), batch size b = 2, so b / m = 2 / 3.
+WINDOWS = np.array([[1, 2, 3], [0, 2, 1], [3, 2, 2]])
+# Weights 1 + T - t per position: 3, 2, 1. D (Alg. 1 lines 3-7): item 1: 3 + 1 = 4;
+# item 2: 2 + 2 + 2 + 1 = 7; item 3: 1 + 3 = 4. Eq. 11 sums over the OTHER users only:
+OTHERS = np.array([[4 - 3, 7 - 2, 4 - 1], [0, 7 - 2, 4 - 1], [4 - 3, 7 - 3, 7 - 3]])  # user 2 holds item 2 twice
+SAME = np.array([3.0, 2.0, 1.0])  # 1 + T - t
+
+
+def test_cascade_effects_match_hand_computed_values_on_a_three_user_log() -> None:
+    real = WINDOWS > 0
+    both = raw_cascade_effects(WINDOWS, batch_size=2)
+    np.testing.assert_allclose(both, np.where(real, SAME + 2 / 3 * OTHERS, 0.0))
+    np.testing.assert_allclose(both[0], [3 + 2 / 3, 2 + 10 / 3, 1 + 2])
+    same_only = raw_cascade_effects(WINDOWS, batch_size=2, cross_sequence=False)
+    np.testing.assert_allclose(same_only, np.where(real, SAME, 0.0))
+    cross_only = raw_cascade_effects(WINDOWS, batch_size=2, same_sequence=False)
+    np.testing.assert_allclose(cross_only, np.where(real, 1 + 2 / 3 * OTHERS, 0.0))
+
+
+def test_normalised_effects_are_min_max_onto_floor_one_then_mean_one() -> None:
+    raw = raw_cascade_effects(WINDOWS, batch_size=2)
+    real = WINDOWS > 0
+    lo, hi = 3.0, 2 + 10 / 3  # smallest and largest raw effects above
+    minmax = 0.1 + 0.9 * (raw - lo) / (hi - lo)
+    expected = minmax / minmax[real].mean()
+    C = cascade_effects(WINDOWS, batch_size=2, floor=0.1)
+    np.testing.assert_allclose(C[real], expected[real], rtol=1e-6)
+    assert C[real].mean() == pytest.approx(1.0)
+    assert C[real].max() / C[real].min() == pytest.approx(10.0)  # 1 / floor
+    assert C[1, 0] == 1.0  # padding
+
+
+def test_cascade_effects_are_vectorised_fast_enough_for_ml1m_sizes() -> None:
+    rng = np.random.default_rng(0)
+    items = rng.integers(1, 3500, size=(6040, 200))
+    C = cascade_effects(items, batch_size=128)
+    assert C.shape == (6040, 200) and np.isfinite(C).all() and C.mean() == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    log = synthetic_log(SyntheticConfig(n_users=60, n_items=40, min_len=4, max_len=16))
+    seed_everything(0)
+    model = build_model("sasrec", log.n_items, TINY)
+    train(model, log, TrainConfig(epochs=2, batch_size=32, lr=3e-3))
+    return log, model
+
+
+def _batch(log, max_len: int) -> Batch:
+    windows = TrainingWindows(log, max_len)
+    idx = torch.arange(16)
+    return Batch(windows.items[idx], windows.users[idx], torch.Generator().manual_seed(0))
+
+
+def _recorded_deltas(model, objective: CascadeLoss, batch: Batch) -> tuple[dict, list[torch.Tensor]]:
+    """The loss terms and every input_delta the model's encoder received."""
+    deltas: list[torch.Tensor] = []
+    original = model.encode
+
+    def spy(history, input_delta=None):
+        if input_delta is not None:
+            deltas.append(input_delta.detach())
+        return original(history, input_delta=input_delta)
+
+    model.encode = spy
+    try:
+        terms = objective.parts(model, batch)
+    finally:
+        del model.encode
+    return terms, deltas
+
+
+def test_history_perturbation_norms_equal_eps_over_cascade_effects(trained) -> None:
+    log, model = trained
+    config = CascadeConfig(variant="adv_cas", eps=10.0)
+    C = cascade_matrix(log, model.max_len, config)
+    assert C.std() > 0.05  # the effects differ between positions
+    batch = _batch(log, model.max_len)
+    terms, deltas = _recorded_deltas(model, CascadeLoss(C, config), batch)
+    start, applied = deltas  # Eq. 7's random start, then A / C of Eq. 6
+    inputs = batch.items[:, :-1]
+    real = inputs > 0
+    norms = torch.linalg.vector_norm(applied, dim=-1)  # (B, L)
+    expected = 10.0 / C[batch.users]  # (B, L)
+    torch.testing.assert_close(norms[real], expected[real], rtol=1e-4, atol=1e-5)
+    assert (norms[~real] == 0).all()
+    torch.testing.assert_close(torch.linalg.vector_norm(start, dim=-1)[real], torch.full((int(real.sum()),), 1e-3))
+    assert set(terms) == {"clean", "adv1", "adv2"}
+
+
+def test_level_two_perturbs_user_target_and_negative_by_eps(trained) -> None:
+    log, model = trained
+    model.eval()  # no dropout: both calls see the same states and (same seed) the same negatives
+
+    def adv2(eps: float) -> float:
+        objective = CascadeLoss(torch.ones(1), CascadeConfig(variant="adv_linear", eps=eps))
+        return float(objective.parts(model, _batch(log, model.max_len))["adv2"].detach())
+
+    # Eq. 8 with eps = 0 is the clean BCE; the fast-gradient perturbation of user, target and negative raises it
+    assert adv2(0.5) > adv2(0.0)
+    assert adv2(2.0) > adv2(0.5)
+    model.train()
+
+
+@pytest.mark.parametrize("variant", CASCADE_VARIANTS)
+def test_each_variant_switches_the_right_terms(trained, variant: str) -> None:
+    log, model = trained
+    config = CascadeConfig(variant=variant)
+    switches = SWITCHES[variant]
+    C = cascade_matrix(log, model.max_len, config)
+    batch = _batch(log, model.max_len)
+    terms, deltas = _recorded_deltas(model, CascadeLoss(C, config), batch)
+    expected_terms = {"clean"} | ({"adv1"} if switches.level1 else set()) | ({"adv2"} if switches.level2 else set())
+    assert set(terms) == expected_terms
+    assert len(deltas) == (2 if switches.level1 else 0)
+    windows = TrainingWindows(log, model.max_len)
+    inputs = windows.items[:, :-1].numpy()
+    if not switches.cascade:
+        assert (C == 1).all()  # adv_linear, adv_seq, adv_global: no cascade re-scaling
+    else:
+        flags = {"same_sequence": switches.same_sequence, "cross_sequence": switches.cross_sequence}
+        np.testing.assert_allclose(C[windows.users].numpy(), cascade_effects(inputs, 128, **flags), rtol=1e-6)
+    assert switches.same_sequence == (variant in ("adv_cas", "adv_cas_1"))
+    assert switches.cross_sequence == (variant in ("adv_cas", "adv_cas_2"))
+
+
+@pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
+def test_adv_cas_trains_a_tiny_model_without_nan(kind: str) -> None:
+    log = synthetic_log(SyntheticConfig(n_users=50, n_items=30, min_len=4, max_len=12))
+    seed_everything(0)
+    model = build_model(kind, log.n_items, TINY if kind == "sasrec" else {"hidden": 16, "embedding": 16, "max_len": 12})
+    train(model, log, TrainConfig(epochs=1, batch_size=32))
+    result, epochs = cascade_finetune(model, log, CascadeConfig(epochs=2, batch_size=16))
+    assert len(epochs) == 2 and len(result.epochs) == 2
+    for epoch in epochs:
+        assert set(epoch.parts) == {"clean", "adv1", "adv2"} and np.isfinite(list(epoch.parts.values())).all()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not model.training
+
+
+def test_cascade_config_is_validated_from_job_parameters() -> None:
+    config = make_method_config("cascade", {"variant": "adv_cas_2", "eps": 5})
+    assert isinstance(config, CascadeConfig) and config.variant == "adv_cas_2" and config.eps == 5.0
+    assert make_method_config("cascade").eps == 10.0  # paper Sec. 5.3
+    with pytest.raises(ValueError, match="unknown cascade parameters"):
+        make_method_config("cascade", {"epsilon": 1})
+    with pytest.raises(ValueError, match="variant"):
+        make_method_config("cascade", {"variant": "adv_everything"})
+
+
+def test_level_one_distance_is_zero_without_perturbation_despite_dropout() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
+    seed_everything(0)
+    model = build_model("sasrec", log.n_items, {**TINY, "dropout": 0.5}).train()
+    objective = CascadeLoss(torch.ones(log.n_users, 12), CascadeConfig(variant="adv_seq", eps=1e-9))
+    # ŵ replays w's dropout masks: with a vanishing perturbation, ||ŵ - w|| vanishes too
+    assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) < 1e-4

@@ -1,0 +1,184 @@
+"""Cascade-guided adversarial training (Tan et al., "Towards More Robust and Accurate Sequential
+Recommendation with Cascade-guided Adversarial Training", Sec. 4.1, Eq. 6-10), applied to a trained
+causal model (SASRec, GRU4Rec, LSTM) after its base training converged (Sec. 4.1, last paragraph).
+
+A causal model predicts at every position of a training window, so every position with a target is one
+instance: its state ``w`` (B, L, D) is the user embedding of the sub-sequence that ends there (Sec. 3.2).
+
+Level 1 (Eq. 6-7), on the non-linear part ``w = f(S)``: perturb the history embeddings ``S`` (B, L, E) by
+``A / C`` with ``A = eps * g / ||g||`` per history item and ``C`` the cascade effects of
+:mod:`training.methods.cascade_effects`, and penalise ``||ŵ - w||_2`` at every instance. The gradient ``g``
+of Eq. 7 is taken at a small random start ``ξ d`` (at ``A = 0`` the distance is flat), with dropout off
+so that it measures the input's effect and not dropout noise, as one step of virtual adversarial
+training's power iteration. Every history item's perturbation has norm ``eps / C_i^t``. ``ŵ`` is computed
+with the same dropout masks as ``w`` (the random state is replayed), so that Eq. 6 measures the
+perturbation and not the difference between two dropout draws (large at our Amazon dropout of 0.5).
+Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
+negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
+perturbation, and add that BCE.
+Eq. 10: ``L = L_B + λ1 L_adv1 + λ2 L_adv2``; the perturbations are constants (no gradient through them).
+
+Base loss: the paper trains its base with BCE and one negative (Eq. 5) and uses "exactly the same loss"
+for L_adv2. Here ``L_B`` is the base model's own objective (``model.config.loss``: BCE with one negative,
+or full-softmax cross-entropy, which our SASRec bases use), and ``L_adv2`` is always Eq. 8's BCE with one
+sampled negative, as written in the paper; with a BCE base the two coincide with the paper.
+
+Variants (Table 3 baselines and Table 4 ablation) are switches, see :data:`SWITCHES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from training.data.batches import Batch, TrainingWindows
+from training.data.log import InteractionLog
+from training.data.splits import EvalSet
+from training.methods.adversarial import (
+    AdversarialEpoch,
+    AdversarialLoss,
+    adversarial_finetune,
+    fast_gradient,
+    pair_bce,
+    sample_negatives,
+)
+from training.methods.cascade_effects import cascade_effects
+from training.methods.configs import CascadeConfig
+from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss, weighted_mean
+from training.trainer import TrainResult
+
+__all__ = ["SWITCHES", "CascadeConfig", "CascadeLoss", "Switches", "cascade_finetune", "cascade_matrix"]
+
+
+@dataclass(frozen=True)
+class Switches:
+    level1: bool  # Eq. 6-7: history-embedding perturbation and ||ŵ - w||
+    level2: bool  # Eq. 8-9: user / target / negative perturbation and BCE
+    same_sequence: bool  # cascade term 1 + T - t (effects within the user's own window)
+    cross_sequence: bool  # cascade term (b/m) Σ (effects on other users' windows in the batch)
+
+    @property
+    def cascade(self) -> bool:
+        return self.same_sequence or self.cross_sequence
+
+
+SWITCHES: dict[str, Switches] = {
+    "adv_linear": Switches(level1=False, level2=True, same_sequence=False, cross_sequence=False),  # APR [12]
+    "adv_seq": Switches(level1=True, level2=False, same_sequence=False, cross_sequence=False),  # [22, 23]
+    "adv_global": Switches(level1=True, level2=True, same_sequence=False, cross_sequence=False),  # no cascade
+    "adv_cas": Switches(level1=True, level2=True, same_sequence=True, cross_sequence=True),  # the method
+    "adv_cas_1": Switches(level1=True, level2=True, same_sequence=True, cross_sequence=False),  # Table 4
+    "adv_cas_2": Switches(level1=True, level2=True, same_sequence=False, cross_sequence=True),  # Table 4
+}
+
+
+def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) -> torch.Tensor:
+    """Cascade effects of the training windows' input positions, indexed by log user: (n_users, L).
+
+    Rows of users without a training window, and every row when the variant uses no cascade, are 1.
+    """
+    switches = SWITCHES[config.variant]
+    out = np.ones((data.n_users, max_len), dtype=np.float32)
+    windows = TrainingWindows(data, max_len)
+    if switches.cascade and len(windows):
+        inputs = windows.items[:, :-1].numpy()  # (U, L): the histories the model reads
+        out[windows.users.numpy()] = cascade_effects(
+            inputs,
+            config.batch_size,
+            same_sequence=switches.same_sequence,
+            cross_sequence=switches.cross_sequence,
+            floor=config.floor,
+        )
+    return torch.from_numpy(out)
+
+
+class _RandomState:
+    """The global random state (CPU, and CUDA on a CUDA device) at creation, to replay it later."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda, self.device)
+
+
+class CascadeLoss(AdversarialLoss):
+    """Eq. 10 on one batch, with the terms switched by the variant."""
+
+    def __init__(self, cascade: torch.Tensor, config: CascadeConfig) -> None:
+        super().__init__()
+        self.cascade = cascade  # (n_users, L) C of every training input position
+        self.config = config
+        self.switches = SWITCHES[config.variant]
+
+    def history_perturbation(
+        self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, rng: torch.Generator
+    ) -> torch.Tensor:
+        """Eq. 7: A = eps * g / ||g|| per history item, g = ∂||ŵ - w|| / ∂S at a ξ-long random start.
+
+        inputs, targets (B, L) -> A (B, L, E), zero at padding; a constant (no graph).
+        """
+        real = (inputs > 0).unsqueeze(-1)  # (B, L, 1)
+        width = model.item_emb.embedding_dim
+        start = torch.randn((*inputs.shape, width), generator=rng).to(inputs.device)  # (B, L, E)
+        start = fast_gradient(start, self.config.xi) * real  # ξ d, one random unit direction per item
+        start.requires_grad_(True)
+        was_training = model.training
+        model.eval()  # dropout off: the direction should measure the input, not dropout noise
+        try:
+            with torch.no_grad():
+                clean = model.encode(inputs)  # (B, L, D)
+            moved = model.encode(inputs, input_delta=start)  # (B, L, D)
+            distance = weighted_mean(torch.linalg.vector_norm(moved - clean, dim=-1), targets > 0, None)  # Eq. 6
+            (grad,) = torch.autograd.grad(distance, start)  # (B, L, E)
+        finally:
+            model.train(was_training)
+        return fast_gradient(grad, self.config.eps) * real
+
+    def parts(self, model: CausalModel, batch: Batch) -> dict[str, torch.Tensor]:
+        cfg, sw = self.config, self.switches
+        inputs, targets = causal_pairs(batch.items)  # (B, L) each
+        mask = targets > 0  # (B, L) instances
+        replay = _RandomState(inputs.device)  # so that ŵ below draws w's dropout masks
+        states = model.encode(inputs)  # (B, L, D): w at every position
+        terms = {"clean": next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)}
+        if sw.level1 and cfg.lam1 > 0:
+            A = self.history_perturbation(model, inputs, targets, batch.rng)  # (B, L, E)
+            C = self.cascade[batch.users.cpu()].to(A.device).unsqueeze(-1)  # (B, L, 1)
+            replay.restore()
+            w_hat = model.encode(inputs, input_delta=A / C)  # (B, L, D): f(S + A / C), Eq. 6
+            adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
+            terms["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
+        if sw.level2 and cfg.lam2 > 0:
+            negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L)
+            user, pos, neg = states, model.item_emb(targets), model.item_emb(negatives)  # (B, L, D) each
+            leaves = [t.detach().requires_grad_(True) for t in (user, pos, neg)]
+            attacked = (pair_bce(*leaves) * mask).sum()  # Eq. 8 at δ = 0
+            grads = torch.autograd.grad(attacked, leaves)  # Eq. 9: h_i, h_j, h_n
+            d_user, d_pos, d_neg = (fast_gradient(g, cfg.eps) for g in grads)
+            adv2 = pair_bce(user + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
+            terms["adv2"] = cfg.lam2 * weighted_mean(adv2, mask, batch.weights)
+        return terms
+
+
+def cascade_finetune(
+    model: SequentialModel,
+    data: InteractionLog,
+    config: CascadeConfig,
+    *,
+    valid: EvalSet | None = None,
+    eval_every: int = 1,
+    on_epoch: Callable[[AdversarialEpoch], None] | None = None,
+) -> tuple[TrainResult, list[AdversarialEpoch]]:
+    """Fine-tune a trained causal model in place with the cascade-guided adversarial objective (Eq. 10)."""
+    if not isinstance(model, CausalModel):
+        raise TypeError(f"cascade-guided AT needs a causal model (sasrec, gru4rec, lstm), got {model.kind}")
+    objective = CascadeLoss(cascade_matrix(data, model.max_len, config), config)
+    return adversarial_finetune(model, data, objective, config, valid=valid, eval_every=eval_every, on_epoch=on_epoch)
