@@ -18,7 +18,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["HeldoutResult", "dense_rows", "evaluate_heldout", "ndcg_at_k", "recall_at_k", "top_k_hits"]
+__all__ = [
+    "HeldoutResult",
+    "dense_rows",
+    "evaluate_heldout",
+    "item_item_scorer",
+    "ndcg_at_k",
+    "recall_at_k",
+    "top_k_hits",
+]
 
 
 def _discounts(k: int, device: torch.device) -> torch.Tensor:
@@ -61,6 +69,12 @@ class HeldoutResult:
 
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # (B, N) fold-in rows -> (B, N) scores
+
+
+def item_item_scorer(w: torch.Tensor | np.ndarray) -> ScoreFn:
+    """Scores X_i W of an item-item model (EASE and its adversarial variants)."""
+    matrix = torch.as_tensor(np.asarray(w, dtype=np.float32)) if isinstance(w, np.ndarray) else w  # (N, N)
+    return lambda x: x @ matrix.to(x.device)
 
 
 @torch.no_grad()
