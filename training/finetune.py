@@ -21,8 +21,9 @@ from training.data.splits import Split
 from training.datasets import load_data, make_split
 from training.evaluation.ranking import evaluate
 from training.manifest import Manifest
-from training.methods.configs import METHODS, make_method_config
+from training.methods.configs import METHODS, RlarmConfig, make_method_config
 from training.methods.finest import FinestEpoch, finest_finetune
+from training.methods.rlarm import rlarm_finetune
 from training.onnx_export import export_onnx
 
 __all__ = ["METHODS", "FinetuneOutcome", "FinetuneRequest", "make_method_config", "run_finetune"]
@@ -76,7 +77,10 @@ def run_finetune(
     reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
     mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
     stages = {"load": time.perf_counter() - t0}
-    result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
+    if isinstance(config, RlarmConfig):
+        result = rlarm_finetune(model, split.train, reference, config, on_epoch=on_epoch)[0]
+    else:
+        result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
     stages["reference_lists"] = result.reference_s
     stages["finetune"] = result.wall_s - result.reference_s
     t0 = time.perf_counter()

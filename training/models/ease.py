@@ -23,7 +23,7 @@ from torch import nn
 from training.data.batches import Batch
 from training.models.base import SequentialModel
 
-__all__ = ["EASE", "EASEConfig", "ease_lambda", "fit_ease", "ipw_weights"]
+__all__ = ["EASE", "EASEConfig", "ease_lambda", "fit_ease", "ipw_weights", "multi_hot"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,13 @@ def fit_ease(x: sp.spmatrix | np.ndarray, c: float, user_weights: np.ndarray | N
     return w
 
 
+def multi_hot(history: torch.Tensor, n_items: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, L) left-padded ids -> (B, N) binary rows X_i (repeats count once, padding dropped)."""
+    ones = torch.ones_like(history, dtype=dtype)  # (B, L)
+    hot = torch.zeros(history.shape[0], n_items + 1, dtype=dtype, device=history.device)  # (B, N + 1)
+    return hot.scatter(1, history, ones)[:, 1:]  # (B, N): column j is item j + 1
+
+
 class EASE(SequentialModel):
     """Scores = multi-hot(history) @ W with W the (n, n) item-item matrix (fitted in closed form)."""
 
@@ -81,14 +88,9 @@ class EASE(SequentialModel):
             model.weight.copy_(torch.from_numpy(np.asarray(weights, dtype=np.float32)))
         return model
 
-    def multi_hot(self, history: torch.Tensor) -> torch.Tensor:
-        """(B, L) left-padded ids -> (B, N) binary rows X_i (repeats count once, padding dropped)."""
-        ones = torch.ones_like(history, dtype=self.weight.dtype)  # (B, L)
-        hot = torch.zeros(history.shape[0], self.n_items + 1, dtype=self.weight.dtype, device=history.device)
-        return hot.scatter(1, history, ones)[:, 1:]  # (B, N): column j is item j + 1
-
     def scores(self, history: torch.Tensor) -> torch.Tensor:
-        return self.multi_hot(history[:, -self.max_len :]) @ self.weight  # (B, N) = X_i W
+        x = multi_hot(history[:, -self.max_len :], self.n_items, self.weight.dtype)  # (B, N) built in the graph
+        return x @ self.weight  # (B, N) = X_i W
 
     def loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError(
