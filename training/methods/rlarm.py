@@ -50,9 +50,10 @@ class AdversarialWeights:
     """The per-batch hook of the FINEST loop: an adversary step (after warm-up), then the users' weights."""
 
     def __init__(self, n_items: int, config: RlarmConfig, device: torch.device) -> None:
-        torch.manual_seed(config.seed)
         self.config = config
-        self.adversary = build_adversary(n_items, config.adversary, config.hidden).to(device)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global stream
+            torch.manual_seed(config.seed)
+            self.adversary = build_adversary(n_items, config.adversary, config.hidden).to(device)
         self.optimiser = torch.optim.Adam(self.adversary.parameters(), lr=config.lr)  # same rate (Sec. 5.1)
         self.objectives: list[float] = []
 
