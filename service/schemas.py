@@ -167,7 +167,7 @@ class FinetuneJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
-        description="finest | random-ft | continue (cascade, sao, rlarm: not available yet)"
+        description="finest | random-ft | continue | cascade | sao | rlarm"
     )
     base: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         "live", description="a model version, or 'live' / 'candidate' (resolved when the job is submitted)"

@@ -23,8 +23,9 @@ from training.evaluation.ranking import evaluate
 from training.manifest import Manifest
 from training.methods.adversarial import AdversarialEpoch
 from training.methods.cascade_at import cascade_finetune
-from training.methods.configs import METHODS, CascadeConfig, FinestConfig, SaoConfig, make_method_config
+from training.methods.configs import METHODS, CascadeConfig, RlarmConfig, SaoConfig, make_method_config
 from training.methods.finest import FinestEpoch, finest_finetune
+from training.methods.rlarm import rlarm_finetune
 from training.methods.sao import sao_finetune
 from training.models.base import SequentialModel
 from training.onnx_export import export_onnx
@@ -102,7 +103,7 @@ def run_finetune(
     config = make_method_config(request.method, request.params)
     t0 = time.perf_counter()
     model, manifest, items = load_model(request.base)
-    if not isinstance(config, FinestConfig):
+    if isinstance(config, CascadeConfig | SaoConfig):
         mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
         stages = {"load": time.perf_counter() - t0}
         summary = _adversarial(model, split, config, on_epoch)
@@ -112,7 +113,10 @@ def run_finetune(
         reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
         mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
         stages = {"load": time.perf_counter() - t0}
-        result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
+        if isinstance(config, RlarmConfig):
+            result = rlarm_finetune(model, split.train, reference, config, on_epoch=on_epoch)[0]
+        else:
+            result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
         stages["reference_lists"] = result.reference_s
         stages["finetune"] = result.wall_s - result.reference_s
         summary = {

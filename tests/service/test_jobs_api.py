@@ -37,7 +37,7 @@ async def test_cancelling_a_queued_job_and_then_again(client) -> None:
     ("body", "status", "message"),
     [
         pytest.param({"method": "magic"}, 422, "unknown method", id="unknown-method"),
-        pytest.param({"method": "rlarm"}, 422, "not available yet", id="planned-method"),
+        pytest.param({"method": "rlarm", "params": {"adversary": "gan"}}, 422, "adversary", id="rlarm-adversary"),
         pytest.param({"method": "cascade", "params": {"variant": "adv_all"}}, 422, "variant", id="cascade-variant"),
         pytest.param({"method": "sao", "params": {"lam1": 1}}, 422, "lam1", id="sao-unknown-param"),
         pytest.param({"method": "finest", "params": {"lamda": 1}}, 422, "lamda", id="unknown-param"),

@@ -10,6 +10,7 @@ reaches the worker.
 | `continue`  | plain continued training on the data (no simulation, no regulariser)         |
 | `cascade`   | cascade-guided adversarial training (Tan et al., Eq. 6-12) and its baselines |
 | `sao`       | sequential adversarial optimisation of SASRec (Manotumruksa and Yilmaz)      |
+| `rlarm`     | R-LARM adversarial user reweighting (rank-loss adversary); `finest` adds FINEST |
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 __all__ = [
     "ADVERSARIAL_METHODS",
     "CASCADE_VARIANTS",
+    "CONFIGS",
     "METHODS",
-    "PLANNED_METHODS",
     "CascadeConfig",
     "FinestConfig",
     "MethodConfig",
+    "RlarmConfig",
     "SaoConfig",
     "make_method_config",
 ]
@@ -116,29 +118,65 @@ class SaoConfig:
             raise ValueError("eps, lam and weight_decay must be >= 0")
 
 
-MethodConfig = FinestConfig | CascadeConfig | SaoConfig
+@dataclass(frozen=True)
+class RlarmConfig:
+    """R-LARM's adversarial user reweighting (Shivaswamy and Garcia-Garcia, RecSys 2022) applied to a
+    sequential model's fine-tuning: per-user loss weights from an adversary that ascends on 1 - NDCG@k
+    of the current model (Alg. 2, Eq. 10 / 12), normalised over each mini-batch (Sec. 5.1)."""
 
-# method -> fixed FINEST switches; these methods run through the FINEST fine-tuning loop
-PLANNED_METHODS = ("rlarm",)  # issue #7: refused with a clear message until then
-# methods with their own config and loop (issue #6)
+    epochs: int = 10  # fine-tuning epochs; beyond the paper (which trains EASE-sized models to convergence)
+    adversary: Literal["linear", "nn"] = "linear"  # sigma(X_i a) (Eq. 10) or sigma(tanh(X_i A0) A1) (Eq. 12)
+    hidden: int = 32  # k, A0's width for the "nn" adversary (Eq. 12; tuned in the paper, value not reported)
+    b: float = 1e-2  # B, the adversary's l2 weight (Eq. 10 / 12)
+    k: int = 10  # the rank loss is 1 - NDCG@k of the next item; NDCG@10 is what the sequential papers report
+    warmup: int = 1  # K of Alg. 2: epochs before the adversary moves (Sec. 5.1: after the first epoch)
+    lr: float = 1e-3  # FINEST's fine-tuning rate (Sec. 6.1); learner and adversary share it (R-LARM Sec. 5.1)
+    batch_size: int = 128  # the sequential models' batches (SASRec paper)
+    finest: bool = False  # also FINEST's perturbation simulation and rank-preserving regulariser (its defaults)
+    seed: int = 0  # adversary initialisation, data order, simulations
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.k < 1 or self.batch_size < 2 or self.hidden < 1 or self.warmup < 0:
+            raise ValueError("epochs >= 1, k >= 1, batch_size >= 2, hidden >= 1 and warmup >= 0 are required")
+        if self.b < 0 or self.lr <= 0:
+            raise ValueError("b >= 0 and lr > 0 are required")
+
+    def finest_config(self) -> FinestConfig:
+        """The FINEST loop the reweighting runs in: FINEST itself, or plain continued training."""
+        return FinestConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            device=self.device,
+            regularize=self.finest,
+            simulate=self.finest,
+        )
+
+
+MethodConfig = FinestConfig | CascadeConfig | SaoConfig | RlarmConfig
+
+# methods with their own config; the others are FINEST's loop with fixed switches (METHODS)
 ADVERSARIAL_METHODS: dict[str, type[CascadeConfig] | type[SaoConfig]] = {"cascade": CascadeConfig, "sao": SaoConfig}
+CONFIGS: dict[str, type[MethodConfig]] = {**ADVERSARIAL_METHODS, "rlarm": RlarmConfig}
+# method -> fixed FINEST switches; these methods run through the FINEST fine-tuning loop
 METHODS: dict[str, dict[str, Any]] = {
     "finest": {},
     "random-ft": {"regularize": False},
     "continue": {"regularize": False, "simulate": False},
+    "rlarm": {},  # its own config (RlarmConfig), run in the FINEST loop with adversarial user weights
 }
 
 
 def make_method_config(method: str, params: dict[str, Any] | None = None) -> MethodConfig:
     """The typed config of ``method`` from user parameters; unknown methods and keys are refused."""
     available = ", ".join([*METHODS, *ADVERSARIAL_METHODS])
-    if method in PLANNED_METHODS:
-        raise ValueError(f"method {method!r} is not available yet; available: {available}")
     if method not in METHODS and method not in ADVERSARIAL_METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {available}")
     params = dict(params or {})
     fixed = METHODS.get(method, {})
-    cls: type[MethodConfig] = ADVERSARIAL_METHODS.get(method, FinestConfig)
+    cls: type[MethodConfig] = CONFIGS.get(method, FinestConfig)
     allowed = {f.name for f in fields(cls)} - set(fixed)
     unknown = sorted(set(params) - allowed)
     if unknown:

@@ -34,6 +34,7 @@ from training.models.base import CausalModel, SequentialModel, causal_pairs, nex
 from training.perturbation import Operation, apply_operations
 
 __all__ = [
+    "BatchWeights",
     "FinestConfig",
     "FinestEpoch",
     "ReferenceLists",
@@ -45,6 +46,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = ("deletion", "replacement", "insertion")
+
+# (model, batch, epoch) -> (B,) per-user weights of the next-item loss (mean 1), e.g. R-LARM's adversary
+BatchWeights = Callable[[SequentialModel, Batch, int], torch.Tensor | None]
 
 
 @dataclass(frozen=True)
@@ -222,8 +226,10 @@ def finest_finetune(
     config: FinestConfig,
     *,
     on_epoch: Callable[[FinestEpoch], None] | None = None,
+    batch_weights: BatchWeights | None = None,
 ) -> FinestResult:
-    """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built)."""
+    """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built);
+    ``batch_weights`` gives each batch's per-user weights of the next-item loss (default: uniform)."""
     device = pick_device(config.device)
     model.to(device)
     result = FinestResult()
@@ -255,6 +261,8 @@ def finest_finetune(
             slot = _reference_slots(where[idx], items[idx], lengths[idx], slots)  # (B, S)
             window = items[idx].to(device)  # (B, L + 1)
             batch = Batch(window, idx.to(device), sample_rng)
+            if batch_weights is not None:
+                batch.weights = batch_weights(model, batch, epoch)  # (B,)
             next_loss, reg = _batch_losses(model, window, slot.to(device), ref_items[idx].to(device), config, batch)
             loss = next_loss + config.lam * reg  # Eq. 5
             optimiser.zero_grad(set_to_none=True)

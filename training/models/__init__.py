@@ -7,6 +7,7 @@ from typing import Any
 
 from training.models.base import SequentialModel
 from training.models.bert4rec import BERT4Rec, BERT4RecConfig
+from training.models.ease import EASE, EASEConfig
 from training.models.recurrent import GRU4Rec, GRU4RecConfig, LSTMRec, LSTMRecConfig
 from training.models.sasrec import SASRec, SASRecConfig
 
@@ -18,6 +19,7 @@ MODELS: dict[str, tuple[type[SequentialModel], type]] = {
     "gru4rec": (GRU4Rec, GRU4RecConfig),
     "lstm": (LSTMRec, LSTMRecConfig),
     "bert4rec": (BERT4Rec, BERT4RecConfig),
+    "ease": (EASE, EASEConfig),  # fitted in closed form (training.models.ease.fit_ease), no loss()
 }
 
 
