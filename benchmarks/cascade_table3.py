@@ -228,12 +228,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 helps on oversubscribed CPUs)")
     parser.add_argument("--name", default="cascade")
     parser.add_argument("--merge-from", nargs="*", default=[], help="only merge these results (NAME) into --name")
-    parser.add_argument("--notes", default="", help="extra notes for the merged results")
+    parser.add_argument("--notes-file", type=Path, default=None, help="extra notes for the merged results")
     args = parser.parse_args()
     if args.merge_from:
         merged = [row for name in args.merge_from for row in json.loads((RESULTS / f"{name}.json").read_text())["rows"]]
         sources = ", ".join(f"`{n}`" for n in args.merge_from)
-        write_results(args.name, merged, notes=f"Merged from {sources}; see their notes. {args.notes}".strip())
+        extra = args.notes_file.read_text(encoding="utf-8") if args.notes_file else ""
+        write_results(args.name, merged, notes=f"Merged from {sources} (see their notes).\n\n{extra}".strip())
         return
     if args.threads:
         torch.set_num_threads(args.threads)
