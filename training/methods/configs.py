@@ -39,12 +39,16 @@ class FinestConfig:
     epochs: int = 50  # Sec. 6.1: 50 fine-tuning epochs (Fig. 7: gains saturate by then)
     sample_ratio: float = 0.01  # R, Sec. 6.1: 1% of training interactions pseudo-perturbed per epoch
     top_k: int = 100  # K, Sec. 6.1: top-200 (= 2K) sampled, top-100 preserved (Fig. 7: 100 is best)
-    lam: float = 1.0  # λ, Eq. 5 (Sec. 6.1)
+    # λ, Eq. 5 (Sec. 6.1: 1.0). The official code adds the per-user mean hinge summed over its 16-user
+    # batches (about λ = 16 here); measured on the showcase world, 16 kept lists less steady than 1
+    # (finest-strength.md: mean RBO 0.646 vs 0.690 after 20 epochs), so the paper's 1.0 stays.
+    lam: float = 1.0
     margin_order: float = 0.1  # λ1, Eq. 3 first term (Sec. 6.1)
     margin_score: float = 0.1  # λ2, Eq. 3 second term (Sec. 6.1)
-    # How Eq. 3's hinge terms are reduced per instance. "sum" is Eq. 3 as printed (K-1 + K terms summed);
-    # "mean" averages each term's hinges, as the official code's nn.MarginRankingLoss does (it then adds
-    # that per user of its 16-user batches, so its λ is about 16 times this one); README "FINEST strength".
+    # How Eq. 3's hinge terms are reduced per instance: "sum" is Eq. 3 as printed (K-1 + K terms summed);
+    # "mean" averages each term's hinges, as the official code's nn.MarginRankingLoss does. Measured: "mean"
+    # keeps a fine-tune that starts at its reference steadier (finest-strength.md), "sum" pulls a model
+    # trained elsewhere (the RLS protocol) harder towards it; README "FINEST strength".
     reduction: Literal["sum", "mean"] = "sum"
     simulate: bool = True  # Step 2; False = ablation "w/o perturbation simulation" (Table 6)
     order_term: bool = True  # Eq. 3 first term; False = ablation (Table 6)
