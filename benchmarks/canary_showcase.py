@@ -1,6 +1,6 @@
 """The canary showcase: which retrained candidates may replace a live SASRec on foursquare?
 
-    .venv/bin/python benchmarks/canary_showcase.py [--live-epochs 30] [--tune-epochs 20]
+    .venv/bin/python benchmarks/canary_showcase.py [--live-epochs 30] [--tune-epochs N] [--cache-dir DIR]
 
 The world (live model, fresh logs with 0.1% perturbed, replay) is described in `showcase_world.py`.
 Candidates built from the new data:
@@ -35,7 +35,7 @@ from training.models import SequentialModel
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--live-epochs", type=int, default=30)
-    parser.add_argument("--tune-epochs", type=int, default=20)
+    parser.add_argument("--tune-epochs", type=int, help="FINEST / continued epochs (default: the method's own)")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", type=Path, help="state dicts of live and plain: reused when present")
@@ -64,7 +64,8 @@ def main() -> None:
     for name, method in (("finest", "finest"), ("continued", "continue")):
         t0 = time.perf_counter()
         model = copy.deepcopy(live)
-        finest_finetune(model, world.new_train, live, make_method_config(method, {"epochs": args.tune_epochs}))
+        params = {} if args.tune_epochs is None else {"epochs": args.tune_epochs}
+        finest_finetune(model, world.new_train, live, make_method_config(method, params))
         candidates[name], timings[name] = model, time.perf_counter() - t0
 
     live_art = export(live, world, work / "live", "live")
@@ -86,8 +87,8 @@ def main() -> None:
         "showcase",
         results,
         notes=f"Default policy: {policy.model_dump()}. Live trained in "
-        f"{timings['live']:.0f}s ({args.live_epochs} epochs); FINEST and continued: {args.tune_epochs} "
-        f"epochs from the live weights with the default FINEST parameters "
+        f"{timings['live']:.0f}s ({args.live_epochs} epochs); FINEST and continued: from the live weights "
+        f"with the default FINEST parameters (epochs overridden: {args.tune_epochs}) "
         f"({make_method_config('finest', {})}); plain: {args.live_epochs} epochs from a new initialisation.",
     )
 

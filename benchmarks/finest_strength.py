@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from results_io import write_results
-from showcase_world import build_world, export, judge, train_live
+from showcase_world import DATA, build_world, export, judge, train_live
 
 from service.canary import CanaryPolicy
 from training.methods.configs import make_method_config
@@ -33,8 +33,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--live-cache", type=Path)
     parser.add_argument("--name", default="finest-strength")
+    parser.add_argument("--data", type=Path, default=DATA, help="a timestamped log (default: foursquare)")
     args = parser.parse_args()
-    world = build_world(args.seed, args.samples)
+    world = build_world(args.seed, args.samples, args.data)
     live = train_live(world, args.live_epochs, args.seed, args.live_cache)
     work = Path(tempfile.mkdtemp(prefix="finest-strength-"))
     live_art = export(live, world, work / "live", "live")

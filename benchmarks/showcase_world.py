@@ -39,12 +39,14 @@ class ShowcaseWorld:
     old_train: InteractionLog  # what live was trained on
     new_train: InteractionLog  # the fresh training data, 0.1% perturbed
     replay: list[list[str]]  # most recently active users' full histories, newest user first
+    source: Path = DATA
 
 
-def build_world(seed: int, samples: int) -> ShowcaseWorld:
-    if not DATA.is_file():
-        sys.exit(f"needs {DATA}")
-    rows = sorted(read_interactions(DATA), key=lambda r: r[2] or 0.0)
+def build_world(seed: int, samples: int, data: Path = DATA) -> ShowcaseWorld:
+    """The world on foursquare (the showcase's), or on another timestamped log (a second opinion)."""
+    if not data.is_file():
+        sys.exit(f"needs {data}")
+    rows = sorted(read_interactions(data), key=lambda r: r[2] or 0.0)
     full = build_log(rows, min_interactions=10)
     new_train = temporal_split(full).train  # what the daily job sees (the test tail stays for evaluation)
     old_seqs = [s[: len(s) - max(1, round(0.05 * len(s)))] for s in new_train.sequences]  # live missed 5%
@@ -54,7 +56,7 @@ def build_world(seed: int, samples: int) -> ShowcaseWorld:
         histories.setdefault(user, []).append(item)
         histories[user] = histories.pop(user)
     replay = list(histories.values())[-samples:][::-1]
-    return ShowcaseWorld(full, new_train.with_sequences(old_seqs), perturbed, replay)
+    return ShowcaseWorld(full, new_train.with_sequences(old_seqs), perturbed, replay, data)
 
 
 def train_sasrec(data: InteractionLog, n_items: int, epochs: int, seed: int, cache: Path | None) -> SequentialModel:
@@ -76,7 +78,7 @@ def train_live(world: ShowcaseWorld, epochs: int, seed: int, cache: Path | None 
 
 
 def export(model: SequentialModel, world: ShowcaseWorld, target: Path, name: str) -> LoadedModel:
-    info = data_info(world.full, source=str(DATA), fmt="tsv", split="temporal", min_interactions=10)
+    info = data_info(world.full, source=str(world.source), fmt=None, split="temporal", min_interactions=10)
     log = world.full
     write_artifact(target, model, item_ids=log.item_ids, popular=popular_items(log), data=info, export_onnx=export_onnx)
     return load_version(name, target)

@@ -29,6 +29,7 @@ import torch
 from training.data.log import InteractionLog
 from training.data.splits import Split
 from training.evaluation.stability import StabilityResult, compare_models
+from training.methods.configs import PAPER_EPOCHS
 from training.methods.finest import FinestConfig, finest_finetune
 from training.models import SequentialModel, build_model
 from training.perturbation import PerturbationConfig, perturb
@@ -58,7 +59,7 @@ class RLSConfig:
     train: TrainConfig
     perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     regime: Regime = "independent-stream"
-    finest: FinestConfig = field(default_factory=FinestConfig)
+    finest: FinestConfig = field(default_factory=lambda: FinestConfig(epochs=PAPER_EPOCHS))  # Sec. 6.1
     methods: tuple[str, ...] = ("original", "random-ft", "finest")
     p: float = 0.9
 
