@@ -149,3 +149,35 @@ async def test_fast_path_requests_are_counted_under_their_route(client) -> None:
     await client.post("/recommend", json={"user_id": "u1"})
     text = (await client.get("/metrics")).text
     assert 'steadyrec_responses_total{route="/recommend",status="200"}' in text
+
+
+async def test_an_ease_artifact_is_served_by_recommend_unchanged(settings, tmp_path) -> None:
+    import numpy as np
+
+    from tests.service.conftest import serving
+    from training.artifact import data_info, popular_items, write_artifact
+    from training.data.formats import read_log
+    from training.data.matrix import user_item_matrix
+    from training.models.ease import EASE, EASEConfig, fit_ease
+    from training.onnx_export import export_onnx
+    from training.registry import RegistryStore
+
+    log = read_log(settings.seed_log)
+    w = fit_ease(user_item_matrix(log.sequences, log.n_items), 1e-3)  # (N, N), zero diagonal
+    data = data_info(log, source="synthetic", fmt=None, split="strong-generalisation", min_interactions=1)
+    model = EASE.from_weights(w, EASEConfig(max_len=20, c=1e-3))
+    popular = popular_items(log)
+    write_artifact(tmp_path / "ease", model, item_ids=log.item_ids, popular=popular, data=data, export_onnx=export_onnx)
+    store = RegistryStore(settings.models_dir)
+    store.register(tmp_path / "ease", "ease-1")
+    store.set_alias("live", "ease-1")
+    history = [log.item_ids[0], log.item_ids[3]]
+    async with serving(settings) as client:
+        response = await client.post("/recommend", json={"items": history, "k": 5})
+    assert response.status_code == 200 and response.json()["model_version"] == "ease-1"
+    expected = w[0] + w[3]  # multi-hot history times W
+    expected[[0, 3]] = -np.inf  # seen items are excluded
+    got = response.json()["items"]
+    np.testing.assert_allclose([r["score"] for r in got], np.sort(expected)[::-1][:5], rtol=1e-5, atol=1e-6)
+    for r in got:  # and each item carries its own multi-hot score
+        assert expected[log.item_ids.index(r["item"])] == pytest.approx(r["score"], rel=1e-5, abs=1e-6)
