@@ -67,6 +67,8 @@ class AdversarialEpoch:
 class AdversarialLoss(ABC):
     """A method's objective on one batch; remembers the running sums of its named parts."""
 
+    method = "adversarial training"  # named in errors
+
     def __init__(self) -> None:
         self._sums: dict[str, float] = {}
         self._count = 0
@@ -105,6 +107,8 @@ def adversarial_finetune(
 
     With ``valid`` the weights of the best validation pass are kept (as the base training does).
     """
+    if not isinstance(model, CausalModel):
+        raise TypeError(f"{objective.method} needs a causal model (sasrec, gru4rec, lstm), got {model.kind}")
     epochs: list[AdversarialEpoch] = []
 
     def report(r: EpochReport) -> None:

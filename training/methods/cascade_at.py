@@ -112,6 +112,8 @@ class _RandomState:
 class CascadeLoss(AdversarialLoss):
     """Eq. 10 on one batch, with the terms switched by the variant."""
 
+    method = "cascade-guided AT"
+
     def __init__(self, cascade: torch.Tensor, config: CascadeConfig) -> None:
         super().__init__()
         self.cascade = cascade  # (n_users, L) C of every training input position
@@ -178,7 +180,5 @@ def cascade_finetune(
     on_epoch: Callable[[AdversarialEpoch], None] | None = None,
 ) -> tuple[TrainResult, list[AdversarialEpoch]]:
     """Fine-tune a trained causal model in place with the cascade-guided adversarial objective (Eq. 10)."""
-    if not isinstance(model, CausalModel):
-        raise TypeError(f"cascade-guided AT needs a causal model (sasrec, gru4rec, lstm), got {model.kind}")
     objective = CascadeLoss(cascade_matrix(data, model.max_len, config), config)
     return adversarial_finetune(model, data, objective, config, valid=valid, eval_every=eval_every, on_epoch=on_epoch)

@@ -41,6 +41,8 @@ __all__ = ["SaoConfig", "SaoLoss", "sao_finetune"]
 class SaoLoss(AdversarialLoss):
     """Eq. 10 on one batch: the clean loss plus λ times the BCE under the fast-gradient perturbations."""
 
+    method = "SAO"
+
     def __init__(self, config: SaoConfig) -> None:
         super().__init__()
         self.config = config
@@ -79,7 +81,5 @@ def sao_finetune(
     on_epoch: Callable[[AdversarialEpoch], None] | None = None,
 ) -> tuple[TrainResult, list[AdversarialEpoch]]:
     """Fine-tune a pre-trained causal model in place with SAO (Algorithm 1, initialised from it)."""
-    if not isinstance(model, CausalModel):
-        raise TypeError(f"SAO needs a causal model (sasrec, gru4rec, lstm), got {model.kind}")
     objective = SaoLoss(config)
     return adversarial_finetune(model, data, objective, config, valid=valid, eval_every=eval_every, on_epoch=on_epoch)
