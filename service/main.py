@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from service.batcher import MicroBatcher
 from service.dependencies import AppState
@@ -40,6 +42,24 @@ async def _watch_aliases(registry: ModelRegistry, every_s: float) -> None:
             await registry.refresh()
         except Exception:  # a bad file on disk must not stop the watcher
             log.exception("could not refresh model aliases")
+
+
+class _ServiceApp(FastAPI):
+    """FastAPI with the ``POST /recommend`` fast path in front of it (see service.fast_path)."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_path = (
+            RecommendFastPath(super().__call__, self, settings.max_body_bytes, cors=bool(settings.cors_origins))
+            if settings.fast_path
+            else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and self.fast_path.takes(scope):
+            await self.fast_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,14 +97,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await mirror.stop()
             await batcher.stop()
 
-    app = FastAPI(
+    app = _ServiceApp(
+        settings,
         title="steadyrec",
         version="0.1.0",
         summary="Top-K recommendations from a rank-stable sequential model served with ONNX Runtime.",
         lifespan=lifespan,
     )
     install_handlers(app)
-    app.add_middleware(RecommendFastPath)  # innermost: CORS and the limits/metrics wrap it
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LimitsAndMetrics"]
+from service.metrics import Metrics
+
+__all__ = ["LimitsAndMetrics", "record_response"]
+
+
+def record_response(metrics: Metrics, route: str, status: int, started: float) -> None:
+    """Count one response and observe its latency under its route's label."""
+    metrics.latency.labels(route).observe(time.perf_counter() - started)
+    metrics.responses.labels(route, str(status)).inc()
 
 
 class LimitsAndMetrics:
@@ -51,8 +59,7 @@ class LimitsAndMetrics:
         route = getattr(scope.get("route"), "path", "unmatched")
         state: Any = getattr(scope["app"].state, "steadyrec", None)
         if state is not None:
-            state.metrics.latency.labels(route).observe(time.perf_counter() - started)
-            state.metrics.responses.labels(route, str(status["code"])).inc()
+            record_response(state.metrics, route, status["code"], started)
 
     @staticmethod
     async def _reject(send: Send, message: str) -> None:

@@ -20,17 +20,16 @@ from service.settings import Settings
 __all__ = ["recommend"]
 
 
-def _mask(model: LoadedModel, request: RecommendRequest, history: list[int]) -> np.ndarray:
-    """Boolean (n_items,) of the items that may be returned."""
-    allowed = np.ones(model.n_items, dtype=bool)
+def _disallow(scores: np.ndarray, model: LoadedModel, request: RecommendRequest, history: np.ndarray) -> None:
+    """Set the scores of the items that may not be returned to -inf, in place: (n_items,)."""
     if request.candidates is not None:
-        allowed[:] = False
-        allowed[[i - 1 for i in model.internal_ids(request.candidates)[0]]] = True
+        allowed = np.zeros(model.n_items, dtype=bool)
+        allowed[np.asarray(model.internal_ids(request.candidates)[0], dtype=np.int64) - 1] = True
+        scores[~allowed] = -np.inf
     if request.exclude:
-        allowed[[i - 1 for i in model.internal_ids(request.exclude)[0]]] = False
-    if request.exclude_seen and history:
-        allowed[np.asarray(history, dtype=np.int64) - 1] = False
-    return allowed
+        scores[np.asarray(model.internal_ids(request.exclude)[0], dtype=np.int64) - 1] = -np.inf
+    if request.exclude_seen:
+        scores[history - 1] = -np.inf
 
 
 def _check_limits(request: RecommendRequest, settings: Settings) -> None:
@@ -55,21 +54,26 @@ async def recommend(
         raw = stored
     else:
         raw = request.items or []
-    history, unknown = model.internal_ids(raw)
-    allowed = _mask(model, request, history)
-    if not history:
+    known, unknown = model.internal_ids(raw)
+    history = np.asarray(known, dtype=np.int64)  # (n,) internal ids, oldest first
+    if not known:
         reason = "empty history" if not raw else "no history item is known to the model"
-        ranked = [i for i in model.popular if allowed[i - 1]][: request.k]
-        items = [ScoredItem(item=model.item_ids[i - 1], score=-float(r + 1)) for r, i in enumerate(ranked)]
+        popularity = np.zeros(model.n_items, dtype=np.float32)
+        _disallow(popularity, model, request, history)
+        allowed = [i for i in model.popular.tolist() if popularity[i - 1] == 0.0][: request.k]
+        items = [ScoredItem(item=model.item_ids[i - 1], score=-float(r + 1)) for r, i in enumerate(allowed)]
         return RecommendResponse(
             items=items, model_version=model.version, fallback=True, fallback_reason=reason, unknown_items=unknown
         )
-    scores = await batcher.score(model, model.left_padded([history])[0])  # (n_items,)
-    scores = np.where(allowed, scores, -np.inf)
+    scores = await batcher.score(model, model.left_padded_one(history))  # (n_items,), ours to modify
+    _disallow(scores, model, request, history)
     best = top_k(scores, request.k)
-    return RecommendResponse(
-        items=[ScoredItem(item=model.item_ids[j], score=float(scores[j])) for j in best],
-        model_version=model.version,
-        fallback=False,
-        unknown_items=unknown,
+    ranked = zip(best.tolist(), scores[best].tolist(), strict=True)
+    return RecommendResponse.model_validate(  # from plain dicts: one validation pass in pydantic-core
+        {
+            "items": [{"item": model.item_ids[j], "score": s} for j, s in ranked],
+            "model_version": model.version,
+            "fallback": False,
+            "unknown_items": unknown,
+        }
     )

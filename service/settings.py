@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,7 +36,10 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1)  # most requests gathered into one ONNX Runtime call
     max_wait_ms: float = Field(0.0, ge=0.0)  # extra wait for a fuller batch; 0 = take what is queued (no idle delay)
     intra_op_threads: int = Field(0, ge=0)  # ONNX Runtime threads per session; 0 = its default (all cores)
-    ort_spinning: bool = False  # idle ONNX Runtime threads spin-wait; off: they would take the HTTP layer's cores
+    # ONNX Runtime's pool threads spin-wait for work during a call (no futex wake-up per parallel op) and
+    # stop when the call returns, so they never take the HTTP layer's cores between calls.
+    ort_spinning: Literal["off", "during-call", "always"] = "during-call"
+    fast_path: bool = True  # serve valid JSON POST /recommend before FastAPI (untraced by its OpenTelemetry)
     cors_origins: list[str] = Field(default_factory=list)  # CORS off unless origins are listed
     shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of /recommend also scored by the candidate
     shadow_queue_size: int = Field(1000, ge=1)  # mirror backlog; beyond it samples are dropped and counted

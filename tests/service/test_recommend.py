@@ -181,3 +181,32 @@ async def test_an_ease_artifact_is_served_by_recommend_unchanged(settings, tmp_p
     np.testing.assert_allclose([r["score"] for r in got], np.sort(expected)[::-1][:5], rtol=1e-5, atol=1e-6)
     for r in got:  # and each item carries its own multi-hot score
         assert expected[log.item_ids.index(r["item"])] == pytest.approx(r["score"], rel=1e-5, abs=1e-6)
+
+
+async def test_with_the_fast_path_off_recommend_answers_the_same(client, settings) -> None:
+    from tests.service.conftest import serving
+
+    body = {"user_id": "u1", "k": 5}
+    fast = await client.post("/recommend", json=body)
+    async with serving(settings.model_copy(update={"fast_path": False})) as routed_client:
+        routed = await routed_client.post("/recommend", json=body)
+        text = (await routed_client.get("/metrics")).text
+    assert fast.status_code == routed.status_code == 200
+    assert fast.json() == routed.json()
+    assert 'steadyrec_responses_total{route="/recommend",status="200"}' in text
+
+
+async def test_a_server_bug_on_the_fast_path_is_a_logged_500_not_a_dropped_connection(client, caplog) -> None:
+    import service.routers.recommend as route
+
+    async def broken(*_: object) -> None:
+        raise KeyError("a bug")
+
+    original = route.recommend
+    route.recommend = broken  # type: ignore[assignment]
+    try:
+        response = await client.post("/recommend", json={"user_id": "u1"})
+    finally:
+        route.recommend = original
+    assert response.status_code == 500 and response.json() == {"detail": "internal error"}
+    assert "POST /recommend failed" in caplog.text

@@ -33,3 +33,13 @@ async def test_cors_is_off_by_default(client) -> None:
 async def test_error_for_a_bad_token_says_bearer(client) -> None:
     response = await client.put("/models/aliases/live", json={"version": "v2"})
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_allowed_origins_get_cors_headers_on_recommend(settings) -> None:
+    from tests.service.conftest import serving
+
+    settings = settings.model_copy(update={"cors_origins": ["https://shop.example"]})
+    async with serving(settings) as client:
+        response = await client.post("/recommend", json={"user_id": "u1"}, headers={"Origin": "https://shop.example"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://shop.example"

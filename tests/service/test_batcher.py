@@ -1,0 +1,98 @@
+"""The micro-batcher on its own: batching, per-request rows, failures and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from service.batcher import MicroBatcher
+from service.metrics import Metrics
+
+pytestmark = pytest.mark.anyio
+
+
+class GatedModel:
+    """Scores each history as [sum, first id]; the first call waits until the test opens the gate."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.batches: list[int] = []
+        self.fail = fail
+
+    def score(self, histories: np.ndarray) -> np.ndarray:  # (B, L) -> (B, 2)
+        self.started.set()
+        self.gate.wait(5)
+        self.batches.append(len(histories))
+        if self.fail:
+            raise ValueError("model exploded")
+        return np.stack([histories.sum(1), histories[:, 0]], axis=1).astype(np.float32)
+
+
+async def test_requests_queued_during_a_call_share_the_next_call_and_get_their_own_rows() -> None:
+    model = GatedModel()
+    batcher = MicroBatcher(Metrics(), max_batch_size=8)
+    batcher.start()
+    first = asyncio.ensure_future(batcher.score(model, np.array([1, 1])))  # type: ignore[arg-type]
+    await asyncio.to_thread(model.started.wait, 5)  # the first call is running; the rest queue up
+    rest = [asyncio.ensure_future(batcher.score(model, np.array([i, 10]))) for i in range(2, 7)]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    model.gate.set()
+    rows = await asyncio.gather(first, *rest)
+    await batcher.stop()
+    assert model.batches == [1, 5]
+    assert [row.tolist() for row in rows] == [[2, 1]] + [[i + 10, i] for i in range(2, 7)]
+
+
+async def test_max_batch_size_splits_a_long_queue() -> None:
+    model = GatedModel()
+    batcher = MicroBatcher(Metrics(), max_batch_size=2)
+    batcher.start()
+    first = asyncio.ensure_future(batcher.score(model, np.array([0, 0])))  # type: ignore[arg-type]
+    await asyncio.to_thread(model.started.wait, 5)
+    rest = [asyncio.ensure_future(batcher.score(model, np.array([i, 0]))) for i in range(5)]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    model.gate.set()
+    await asyncio.gather(first, *rest)
+    await batcher.stop()
+    assert model.batches == [1, 2, 2, 1]
+
+
+async def test_a_failing_call_fails_only_its_requests_and_the_batcher_goes_on() -> None:
+    bad, good = GatedModel(fail=True), GatedModel()
+    bad.gate.set()
+    good.gate.set()
+    batcher = MicroBatcher(Metrics())
+    batcher.start()
+    with pytest.raises(ValueError, match="model exploded"):
+        await batcher.score(bad, np.array([1, 2]))  # type: ignore[arg-type]
+    row = await batcher.score(good, np.array([1, 2]))  # type: ignore[arg-type]
+    await batcher.stop()
+    assert row.tolist() == [3, 1]
+
+
+async def test_after_stop_new_requests_are_refused_with_a_clear_error() -> None:
+    batcher = MicroBatcher(Metrics())
+    batcher.start()
+    await batcher.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        await batcher.score(GatedModel(), np.array([1]))  # type: ignore[arg-type]
+
+
+async def test_the_event_loop_stays_free_while_a_call_runs() -> None:
+    model = GatedModel()
+    batcher = MicroBatcher(Metrics())
+    batcher.start()
+    pending = asyncio.ensure_future(batcher.score(model, np.array([1])))  # type: ignore[arg-type]
+    await asyncio.to_thread(model.started.wait, 5)
+    ticks = 0
+    for _ in range(10):  # the loop keeps turning while the model call blocks its thread
+        await asyncio.sleep(0.001)
+        ticks += 1
+    model.gate.set()
+    await pending
+    await batcher.stop()
+    assert ticks == 10
