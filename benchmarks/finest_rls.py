@@ -161,7 +161,7 @@ def cost_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS), help="none: cost rows only")
     parser.add_argument("--regimes", nargs="+", default=["shared-stream", "independent-stream", "different-seed"])
     parser.add_argument("--perturbations", nargs="+", default=list(PERTURBATIONS), choices=list(PERTURBATIONS))
     parser.add_argument("--methods", nargs="+", default=["original", "random-ft", "finest"])
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50, help="training epochs of Θ and Θ'")
     parser.add_argument("--finest-epochs", type=int, default=50)
     parser.add_argument("--ratio", type=float, default=0.001)
-    parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec"])
+    parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
     args = parser.parse_args()
     if not DATA.is_file():

@@ -63,6 +63,27 @@ def test_onnx_export_matches_pytorch(kind: str, tmp_path: Path) -> None:
         assert np.max(np.abs(scores - model.scores(history).numpy())) <= 1e-4
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_scores_of_chosen_items_equal_the_full_scores_at_those_items(kind: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(kind, 50, TINY[kind]).eval()
+    history = torch.randint(0, 51, (4, 20))
+    items = torch.randint(1, 51, (4, 7))
+    with torch.no_grad():
+        expected = model.scores(history).gather(1, items - 1)
+        torch.testing.assert_close(model.scores_of(history, items), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_bert4rec_last_only_encoding_is_the_last_row_of_the_full_encoding() -> None:
+    torch.manual_seed(0)
+    model = build_model("bert4rec", 50, {**TINY["bert4rec"], "blocks": 2}).eval()
+    tokens = torch.tensor([[0] * 12 + [7, 8, 9, 3, 4, 5, 6, 51], [5] * 19 + [51]])  # 51: the [mask] token
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.encode(tokens, last_only=True), model.encode(tokens)[:, -1], atol=1e-5, rtol=1e-5
+        )
+
+
 def test_bert4rec_ignores_left_padding() -> None:
     model = build_model("bert4rec", 50, TINY["bert4rec"]).eval()
     short = torch.tensor([[0] * 5 + [7, 8, 9]])  # (1, 8)

@@ -47,7 +47,14 @@ from training.methods.adversarial import (
 )
 from training.methods.cascade_effects import cascade_effects
 from training.methods.configs import CascadeConfig
-from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss, weighted_mean
+from training.models.base import (
+    CausalModel,
+    SequentialModel,
+    causal_pairs,
+    dropout_off,
+    next_item_loss,
+    weighted_mean,
+)
 from training.trainer import TrainResult
 
 __all__ = ["SWITCHES", "CascadeConfig", "CascadeLoss", "Switches", "cascade_finetune", "cascade_matrix"]
@@ -132,16 +139,12 @@ class CascadeLoss(AdversarialLoss):
         start = torch.randn((*inputs.shape, width), generator=rng).to(inputs.device)  # (B, L, E)
         start = fast_gradient(start, self.config.xi) * real  # ξ d, one random unit direction per item
         start.requires_grad_(True)
-        was_training = model.training
-        model.eval()  # dropout off: the direction should measure the input, not dropout noise
-        try:
+        with dropout_off(model):  # the direction should measure the input, not dropout noise
             with torch.no_grad():
                 clean = model.encode(inputs)  # (B, L, D)
             moved = model.encode(inputs, input_delta=start)  # (B, L, D)
             distance = weighted_mean(torch.linalg.vector_norm(moved - clean, dim=-1), targets > 0, None)  # Eq. 6
             (grad,) = torch.autograd.grad(distance, start)  # (B, L, E)
-        finally:
-            model.train(was_training)
         return fast_gradient(grad, self.config.eps) * real
 
     def parts(self, model: CausalModel, batch: Batch) -> dict[str, torch.Tensor]:

@@ -5,7 +5,9 @@ items are kept (int16/int32, computed once, never per epoch). An instance is a h
 item. Causal models (SASRec, GRU4Rec, LSTM) predict at every position of a training window, so every
 position is an instance and one pass serves both loss terms. A bidirectional model (BERT4Rec) predicts
 the next item only by appending a mask, so its instance is the last item of each window, scored in a
-second pass (its FINEST epoch costs about two plain epochs).
+second pass: without dropout (as at inference, where its reference list came from), with only the
+appended mask's query in the last layer and only the 2K reference items scored (about 0.4 of a plain
+pass; benchmarks/results/finest-cost.md).
 Steps 2-5, every epoch: sample a ratio R of the training interactions and perturb each by deletion,
 replacement or insertion of the least popular item with equal probability (lines 4-5); train on the
 next-item loss of the perturbed data (line 6, Eq. 1) plus λ times the rank-preserving regulariser
@@ -30,7 +32,14 @@ from training.data.batches import Batch
 from training.data.log import InteractionLog
 from training.device import pick_device
 from training.methods.configs import FinestConfig
-from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss, softmax_loss
+from training.models.base import (
+    CausalModel,
+    SequentialModel,
+    causal_pairs,
+    dropout_off,
+    next_item_loss,
+    softmax_loss,
+)
 from training.perturbation import Operation, apply_operations
 
 __all__ = [
@@ -189,7 +198,10 @@ def _batch_losses(
             if not config.regularize or not valid.any():
                 return next_loss, torch.zeros((), device=window.device)
             row = (targets > 0).flatten().cumsum(0) - 1  # (B * L,) row of each position in the logits
-            scores = logits[row[valid.flatten()]].gather(1, chosen - 1)  # (P', 2K)
+            # one flat take of the (P', 2K) entries: no (P', N) row copy, so the backward scatters only
+            # into the logits' gradient (P, N) instead of building two dense intermediates
+            flat = row[valid.flatten()][:, None] * model.n_items + (chosen - 1)  # (P', 2K)
+            scores = logits.flatten().take(flat)  # (P', 2K)
         else:
             next_loss = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
             if not config.regularize or not valid.any():
@@ -201,7 +213,8 @@ def _batch_losses(
             return next_loss, torch.zeros((), device=window.device)
         rows = valid[:, 0]
         chosen = references[rows, 0]  # (P, 2K)
-        scores = model.scores(window[rows, :-1]).gather(1, chosen - 1)  # (P, 2K): a second pass
+        with dropout_off(model):  # scored as at inference, as its reference list was
+            scores = model.scores_of(window[rows, :-1], chosen)  # (P, 2K): a second pass, 2K items scored
     terms = (config.top_k, config.margin_order, config.margin_score, config.order_term, config.score_term)
     return next_loss, rank_preserving_loss(scores, *terms, config.reduction).mean()  # Eq. 4 as a batch mean
 

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -109,6 +111,11 @@ class SequentialModel(nn.Module, ABC):
     @abstractmethod
     def scores(self, history: torch.Tensor) -> torch.Tensor: ...
 
+    def scores_of(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of chosen items only: history (B, L), items (B, M) internal ids -> (B, M), the values
+        ``scores(history)`` has at those items (models override it to skip scoring all N items)."""
+        return self.scores(history).gather(1, items - 1)
+
     def forward(self, history: torch.Tensor) -> torch.Tensor:
         return self.scores(history)
 
@@ -141,6 +148,17 @@ class CausalModel(SequentialModel):
     def loss(self, batch: Batch) -> torch.Tensor:
         inputs, targets = causal_pairs(batch.items)
         return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)
+
+
+@contextmanager
+def dropout_off(model: nn.Module) -> Iterator[None]:
+    """Run the block with the model in eval mode (no dropout), then restore its mode; gradients still flow."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def causal_pairs(window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -52,10 +52,11 @@ class _Layer(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
-        a, _ = self.attn(x, x, x, attn_mask=blocked, need_weights=False)  # (B, L, D)
+    def forward(self, x: torch.Tensor, context: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
+        """Queries x (B, Q, D) attend over context (B, L, D); blocked (B * H, Q, L) -> (B, Q, D)."""
+        a, _ = self.attn(x, context, context, attn_mask=blocked, need_weights=False)  # (B, Q, D)
         x = self.norm1(x + self.drop(a))
-        return self.norm2(x + self.drop(self.ffn(x)))  # (B, L, D)
+        return self.norm2(x + self.drop(self.ffn(x)))  # (B, Q, D)
 
 
 class BERT4Rec(SequentialModel):
@@ -83,26 +84,38 @@ class BERT4Rec(SequentialModel):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
-    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, L) token ids (items, [mask], 0 padding) -> (B, L, D) bidirectional states."""
+    def encode(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, L) token ids (items, [mask], 0 padding) -> (B, L, D) bidirectional states, or with
+        ``last_only`` the (B, D) state of the last position alone: the same values, but the last layer
+        then runs one query per row instead of L (its keys and values still come from every position)."""
         L = tokens.shape[1]
         x = self.emb_drop(self.emb_norm(self.item_emb(tokens) + self.pos_emb.weight[-L:]))  # (B, L, D)
         pad = tokens == 0  # (B, L)
         blocked = pad[:, None, :] & ~self.eye[:L, :L]  # (B, L, L) pad keys hidden; a row always sees itself
         blocked = blocked.repeat_interleave(self.config.heads, dim=0)  # (B * H, L, L)
-        for layer in self.layers:
-            x = layer(x, blocked)
-        return x
+        *inner, top = self.layers
+        for layer in inner:
+            x = layer(x, x, blocked)
+        if last_only:
+            return top(x[:, -1:], x, blocked[:, -1:, :])[:, 0]  # (B, D)
+        return top(x, x, blocked)
 
     def _logits(self, states: torch.Tensor) -> torch.Tensor:
         """(..., D) states -> (..., N) item scores through the tied output embedding."""
         return self.head(states) @ self.item_emb.weight[1 : self.n_items + 1].T + self.out_bias
 
-    def scores(self, history: torch.Tensor) -> torch.Tensor:
+    def _predict_state(self, history: torch.Tensor) -> torch.Tensor:
+        """(B, L') history -> (B, D) state of a [mask] appended after its last max_len - 1 items."""
         tail = history[:, -(self.max_len - 1) :]  # (B, L - 1)
         masked = torch.full_like(tail[:, :1], self.mask_token)  # (B, 1)
-        tokens = torch.cat([tail, masked], dim=1)  # (B, L)
-        return self._logits(self.encode(tokens)[:, -1, :])  # (B, N)
+        return self.encode(torch.cat([tail, masked], dim=1), last_only=True)  # (B, D)
+
+    def scores(self, history: torch.Tensor) -> torch.Tensor:
+        return self._logits(self._predict_state(history))  # (B, N)
+
+    def scores_of(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        h = self.head(self._predict_state(history))  # (B, D)
+        return (self.item_emb(items) * h[:, None, :]).sum(-1) + self.out_bias[items - 1]  # (B, M)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         items = batch.items[:, 1:]  # (B, L)
