@@ -7,7 +7,7 @@ from typing import Any
 
 from training.artifact import data_info, popular_items, write_artifact
 from training.data.log import InteractionLog
-from training.models import build_model
+from training.models import SequentialModel, build_model
 from training.onnx_export import export_onnx
 from training.trainer import TrainConfig, seed_everything, train
 
@@ -29,3 +29,11 @@ def tiny_artifact(
         metrics={"ndcg@10": 0.5},
         export_onnx=export_onnx,
     )
+
+
+def trained_sasrec(log: InteractionLog, config: dict[str, Any], epochs: int = 2) -> SequentialModel:
+    """A SASRec briefly trained on ``log`` from seed 0 (the base that fine-tuning tests start from)."""
+    seed_everything(0)
+    model = build_model("sasrec", log.n_items, config)
+    train(model, log, TrainConfig(epochs=epochs, batch_size=32, lr=3e-3))
+    return model

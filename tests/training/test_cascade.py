@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods.cascade_at import SWITCHES, CascadeLoss, cascade_finetune, cascade_matrix
@@ -57,10 +58,7 @@ def test_cascade_effects_are_vectorised_fast_enough_for_ml1m_sizes() -> None:
 @pytest.fixture(scope="module")
 def trained():
     log = synthetic_log(SyntheticConfig(n_users=60, n_items=40, min_len=4, max_len=16))
-    seed_everything(0)
-    model = build_model("sasrec", log.n_items, TINY)
-    train(model, log, TrainConfig(epochs=2, batch_size=32, lr=3e-3))
-    return log, model
+    return log, trained_sasrec(log, TINY)
 
 
 def _batch(log, max_len: int) -> Batch:

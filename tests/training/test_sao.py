@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods.configs import SaoConfig, make_method_config
 from training.methods.sao import SaoLoss, sao_finetune
-from training.models import build_model
-from training.trainer import TrainConfig, seed_everything, train
 
 TINY = {"hidden": 16, "blocks": 1, "max_len": 12, "dropout": 0.1}
 
@@ -17,10 +16,7 @@ TINY = {"hidden": 16, "blocks": 1, "max_len": 12, "dropout": 0.1}
 @pytest.fixture(scope="module")
 def trained():
     log = synthetic_log(SyntheticConfig(n_users=50, n_items=30, min_len=4, max_len=12))
-    seed_everything(0)
-    model = build_model("sasrec", log.n_items, TINY)
-    train(model, log, TrainConfig(epochs=2, batch_size=32, lr=3e-3))
-    return log, model
+    return log, trained_sasrec(log, TINY)
 
 
 def _batch(log, max_len: int) -> Batch:

@@ -15,6 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +92,14 @@ class AdversarialLoss(ABC):
         means = {k: v / max(self._count, 1) for k, v in self._sums.items()}
         self._sums, self._count = {}, 0
         return means
+
+
+class FinetuneOptions(TypedDict, total=False):
+    """Keyword options every adversarial fine-tuning takes (see ``adversarial_finetune``)."""
+
+    valid: EvalSet | None
+    eval_every: int
+    on_epoch: Callable[[AdversarialEpoch], None] | None
 
 
 def adversarial_finetune(

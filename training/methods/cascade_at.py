@@ -28,18 +28,18 @@ Variants (Table 3 baselines and Table 4 ablation) are switches, see :data:`SWITC
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 import torch
 
 from training.data.batches import Batch, TrainingWindows
 from training.data.log import InteractionLog
-from training.data.splits import EvalSet
 from training.methods.adversarial import (
     AdversarialEpoch,
     AdversarialLoss,
+    FinetuneOptions,
     adversarial_finetune,
     fast_gradient,
     pair_bce,
@@ -174,14 +174,8 @@ class CascadeLoss(AdversarialLoss):
 
 
 def cascade_finetune(
-    model: SequentialModel,
-    data: InteractionLog,
-    config: CascadeConfig,
-    *,
-    valid: EvalSet | None = None,
-    eval_every: int = 1,
-    on_epoch: Callable[[AdversarialEpoch], None] | None = None,
+    model: SequentialModel, data: InteractionLog, config: CascadeConfig, **options: Unpack[FinetuneOptions]
 ) -> tuple[TrainResult, list[AdversarialEpoch]]:
     """Fine-tune a trained causal model in place with the cascade-guided adversarial objective (Eq. 10)."""
     objective = CascadeLoss(cascade_matrix(data, model.max_len, config), config)
-    return adversarial_finetune(model, data, objective, config, valid=valid, eval_every=eval_every, on_epoch=on_epoch)
+    return adversarial_finetune(model, data, objective, config, **options)

@@ -16,16 +16,16 @@ paper; with a BCE base both terms are the paper's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Unpack
 
 import torch
 
 from training.data.batches import Batch
 from training.data.log import InteractionLog
-from training.data.splits import EvalSet
 from training.methods.adversarial import (
     AdversarialEpoch,
     AdversarialLoss,
+    FinetuneOptions,
     adversarial_finetune,
     fast_gradient,
     pair_bce,
@@ -72,14 +72,8 @@ class SaoLoss(AdversarialLoss):
 
 
 def sao_finetune(
-    model: SequentialModel,
-    data: InteractionLog,
-    config: SaoConfig,
-    *,
-    valid: EvalSet | None = None,
-    eval_every: int = 1,
-    on_epoch: Callable[[AdversarialEpoch], None] | None = None,
+    model: SequentialModel, data: InteractionLog, config: SaoConfig, **options: Unpack[FinetuneOptions]
 ) -> tuple[TrainResult, list[AdversarialEpoch]]:
     """Fine-tune a pre-trained causal model in place with SAO (Algorithm 1, initialised from it)."""
     objective = SaoLoss(config)
-    return adversarial_finetune(model, data, objective, config, valid=valid, eval_every=eval_every, on_epoch=on_epoch)
+    return adversarial_finetune(model, data, objective, config, **options)
