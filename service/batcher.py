@@ -108,15 +108,20 @@ class MicroBatcher:
                 if not item.future.cancelled():  # a read of the future's state only
                     groups.setdefault(id(item.model), []).append(item)
             for group in groups.values():
-                for item in group:
-                    self.metrics.queue_wait.observe(started - item.queued_at)
-                histories = np.stack([item.history for item in group])  # (B, max_len)
-                t0 = time.perf_counter()
                 try:
-                    scores = group[0].model.score(histories)  # (B, n_items)
-                except Exception as err:  # the requests fail, the batcher goes on
+                    scores = self._call(group, started)
+                except Exception as err:  # the group's requests fail; the thread, and every later batch, go on
                     self._loop.call_soon_threadsafe(_fail, group, err)
-                    continue
-                self.metrics.inference.observe(time.perf_counter() - t0)
-                self.metrics.batch_size.observe(len(group))
-                self._loop.call_soon_threadsafe(_deliver, group, scores)
+                else:
+                    self._loop.call_soon_threadsafe(_deliver, group, scores)
+
+    def _call(self, group: list[_Pending], started: float) -> np.ndarray:
+        """One ONNX Runtime call for a group of one model version: (B, max_len) -> (B, n_items)."""
+        for item in group:
+            self.metrics.queue_wait.observe(started - item.queued_at)
+        histories = np.stack([item.history for item in group])  # (B, max_len)
+        t0 = time.perf_counter()
+        scores = group[0].model.score(histories)  # (B, n_items)
+        self.metrics.inference.observe(time.perf_counter() - t0)
+        self.metrics.batch_size.observe(len(group))
+        return scores

@@ -96,3 +96,21 @@ async def test_the_event_loop_stays_free_while_a_call_runs() -> None:
     await pending
     await batcher.stop()
     assert ticks == 10
+
+
+async def test_a_batch_that_cannot_even_be_built_fails_its_requests_and_the_thread_survives() -> None:
+    model = GatedModel()
+    batcher = MicroBatcher(Metrics(), max_batch_size=8)
+    batcher.start()
+    first = asyncio.ensure_future(batcher.score(model, np.array([1, 1])))  # type: ignore[arg-type]
+    await asyncio.to_thread(model.started.wait, 5)
+    ragged = [asyncio.ensure_future(batcher.score(model, np.array([1] * n))) for n in (2, 3)]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    model.gate.set()
+    await first
+    for future in ragged:  # np.stack of (2,) and (3,) raised in the inference thread
+        with pytest.raises(ValueError):
+            await future
+    row = await batcher.score(model, np.array([4, 5]))  # type: ignore[arg-type]
+    await batcher.stop()
+    assert row.tolist() == [9, 4]
