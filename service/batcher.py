@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.errors import NotReady
 from service.inference import LoadedModel
 from service.metrics import Metrics
 
@@ -70,13 +71,13 @@ class MicroBatcher:
             self._ready.notify()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
-        _fail(list(self._queue), RuntimeError("the service is shutting down"))
+        _fail(list(self._queue), NotReady("the service is shutting down"))
         self._queue.clear()
 
     async def score(self, model: LoadedModel, history: np.ndarray) -> np.ndarray:
         """Scores of all items for one left-padded history: (max_len,) -> (n_items,), a row the caller owns."""
         if self._loop is None or self._stopping:
-            raise RuntimeError("the micro-batcher is not running")
+            raise NotReady("the service is not running (starting up or shutting down)")
         future: asyncio.Future[np.ndarray] = self._loop.create_future()
         with self._ready:
             self._queue.append(_Pending(model, history, future))

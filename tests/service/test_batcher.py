@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from service.batcher import MicroBatcher
+from service.errors import NotReady
 from service.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
@@ -74,11 +75,11 @@ async def test_a_failing_call_fails_only_its_requests_and_the_batcher_goes_on() 
     assert row.tolist() == [3, 1]
 
 
-async def test_after_stop_new_requests_are_refused_with_a_clear_error() -> None:
+async def test_after_stop_new_requests_are_refused_as_not_ready() -> None:
     batcher = MicroBatcher(Metrics())
     batcher.start()
     await batcher.stop()
-    with pytest.raises(RuntimeError, match="not running"):
+    with pytest.raises(NotReady, match="not running"):
         await batcher.score(GatedModel(), np.array([1]))  # type: ignore[arg-type]
 
 
