@@ -123,6 +123,8 @@ class MicroBatcher:
         histories = np.stack([item.history for item in group])  # (B, max_len)
         t0 = time.perf_counter()
         scores = group[0].model.score(histories)  # (B, n_items)
+        if len(scores) != len(group):
+            raise RuntimeError(f"model {group[0].model.version} returned {len(scores)} rows for {len(group)}")
         self.metrics.inference.observe(time.perf_counter() - t0)
         self.metrics.batch_size.observe(len(group))
         return scores

@@ -66,3 +66,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, err: ServiceError) -> JSONResponse:
         return error_response(err)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, err: Exception) -> JSONResponse:  # Starlette logs it and re-raises after
+        return JSONResponse({"detail": "internal error"}, status_code=500)

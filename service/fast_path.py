@@ -55,9 +55,10 @@ class RecommendFastPath:
         if scope["type"] != "http" or scope["path"] != ROUTE or scope["method"] != "POST":
             return False
         json = length = False
+        typed = False
         for name, value in scope["headers"]:
-            if name == b"content-type":
-                json = value.split(b";", 1)[0].strip().lower() == _JSON
+            if name == b"content-type" and not typed:  # the first one counts, as in Starlette
+                json, typed = value.split(b";", 1)[0].strip().lower() == _JSON, True
             elif name == b"content-length":
                 length = value.isdigit() and int(value) <= self.max_body_bytes
             elif name == b"origin" and self.cors:
@@ -91,7 +92,7 @@ class RecommendFastPath:
             response = error_response(err)
             payload, status = bytes(response.body), response.status_code
             headers = [h for h in response.raw_headers if h[0] != b"content-length"]
-        except Exception:  # a bug, not the client's doing: logged, answered like the full app's 500
+        except Exception:  # a bug, not the client's doing: logged, answered as the full app's handler does
             log.exception("POST /recommend failed")
             payload, status, headers = _INTERNAL_ERROR, 500, [(b"content-type", _JSON)]
         headers.append((b"content-length", str(len(payload)).encode()))

@@ -115,8 +115,11 @@ def load_version(version: str, directory: Path, session: SessionConfig | None = 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest finite scores, best first, without sorting all of them (argpartition).
 
-    Items masked with -inf are never returned, so fewer than k come back when fewer are allowed.
+    Items masked with -inf (or scored NaN) are never returned, so fewer than k come back when fewer are
+    allowed.
     """
+    if np.isnan(scores).any():  # NaN would sort above every score; it ranks last instead
+        scores = np.where(np.isnan(scores), -np.inf, scores)
     n = len(scores)
     k = min(k, n)
     if k <= 0:

@@ -56,10 +56,11 @@ class LimitsAndMetrics:
         except _TooLarge:
             await self._reject(send, f"request body larger than {self.max_body_bytes} bytes")
             status["code"] = 413
-        route = getattr(scope.get("route"), "path", "unmatched")
-        state: Any = getattr(scope["app"].state, "steadyrec", None)
-        if state is not None:
-            record_response(state.metrics, route, status["code"], started)
+        finally:  # a bug's exception passes on to the outer 500 handler, counted as a 500 here
+            route = getattr(scope.get("route"), "path", "unmatched")
+            state: Any = getattr(scope["app"].state, "steadyrec", None)
+            if state is not None:
+                record_response(state.metrics, route, status["code"], started)
 
     @staticmethod
     async def _reject(send: Send, message: str) -> None:

@@ -6,10 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.settings import JobSettings
+
+_BOOLEAN = {"true": "always", "1": "always", "yes": "always", "false": "off", "0": "off", "no": "off"}
 
 __all__ = ["Settings", "get_settings"]
 
@@ -44,6 +46,16 @@ class Settings(BaseSettings):
     shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of /recommend also scored by the candidate
     shadow_queue_size: int = Field(1000, ge=1)  # mirror backlog; beyond it samples are dropped and counted
     alias_poll_s: float = Field(2.0, gt=0)  # how often aliases.json is checked for changes by other processes
+
+    @field_validator("ort_spinning", mode="before")
+    @classmethod
+    def _spinning_from_bool(cls, value: object) -> object:
+        """The setting was a boolean until session 3: true meant "always", false "off"."""
+        if isinstance(value, bool):
+            return "always" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in _BOOLEAN:
+            return _BOOLEAN[value.strip().lower()]
+        return value
 
     @model_validator(mode="after")
     def _token_outside_demo(self) -> Settings:

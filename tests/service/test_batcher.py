@@ -18,6 +18,8 @@ pytestmark = pytest.mark.anyio
 class GatedModel:
     """Scores each history as [sum, first id]; the first call waits until the test opens the gate."""
 
+    version = "gated"
+
     def __init__(self, fail: bool = False) -> None:
         self.gate = threading.Event()
         self.started = threading.Event()
@@ -115,3 +117,31 @@ async def test_a_batch_that_cannot_even_be_built_fails_its_requests_and_the_thre
     row = await batcher.score(model, np.array([4, 5]))  # type: ignore[arg-type]
     await batcher.stop()
     assert row.tolist() == [9, 4]
+
+
+async def test_a_model_answering_the_wrong_number_of_rows_fails_its_requests_instead_of_hanging() -> None:
+    class OneRow(GatedModel):
+        def score(self, histories: np.ndarray) -> np.ndarray:
+            return super().score(histories)[:1]
+
+    model = OneRow()
+    batcher = MicroBatcher(Metrics(), max_batch_size=8)
+    batcher.start()
+    first = asyncio.ensure_future(batcher.score(model, np.array([1, 1])))  # type: ignore[arg-type]
+    await asyncio.to_thread(model.started.wait, 5)
+    pair = [asyncio.ensure_future(batcher.score(model, np.array([i, 0]))) for i in (2, 3)]  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    model.gate.set()
+    await first
+    for future in pair:
+        with pytest.raises(RuntimeError, match="returned 1 rows for 2"):
+            await asyncio.wait_for(future, 5)
+    await batcher.stop()
+
+
+def test_top_k_ranks_nan_scores_last_and_never_returns_masked_items() -> None:
+    from service.inference import top_k
+
+    scores = np.array([0.5, np.nan, 0.9, 0.1, np.nan, -np.inf, 0.3], dtype=np.float32)
+    assert top_k(scores, 2).tolist() == [2, 0]
+    assert top_k(scores, 10).tolist() == [2, 0, 6, 3]

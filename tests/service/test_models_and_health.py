@@ -113,3 +113,9 @@ def test_importing_and_serving_the_app_leaves_torch_unloaded(world) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("value", "mode"), [("true", "always"), ("false", "off"), ("during-call", "during-call")])
+def test_ort_spinning_accepts_the_old_booleans(tmp_path, monkeypatch, value: str, mode: str) -> None:
+    monkeypatch.setenv("STEADYREC_ORT_SPINNING", value)
+    assert Settings(models_dir=tmp_path, token="t" * 20).ort_spinning == mode

@@ -210,3 +210,33 @@ async def test_a_server_bug_on_the_fast_path_is_a_logged_500_not_a_dropped_conne
         route.recommend = original
     assert response.status_code == 500 and response.json() == {"detail": "internal error"}
     assert "POST /recommend failed" in caplog.text
+
+
+async def test_only_the_first_content_type_counts_as_in_fastapi(client) -> None:
+    headers = [("Content-Type", "text/plain"), ("Content-Type", "application/json")]
+    body = b'{"user_id": "u1", "k": 3}'
+    fast = await client.post("/recommend", content=body, headers=headers)
+    assert fast.status_code == 422  # FastAPI reads text/plain and refuses the body
+
+
+async def test_a_server_bug_behind_fastapi_is_the_same_json_500_and_is_counted(settings) -> None:
+    import httpx
+
+    import service.routers.recommend as route
+    from service.main import create_app
+
+    async def broken(*_: object) -> None:
+        raise KeyError("a bug")
+
+    app = create_app(settings.model_copy(update={"fast_path": False}))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # as a server: answer, then log
+    original = route.recommend
+    route.recommend = broken  # type: ignore[assignment]
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            response = await c.post("/recommend", json={"user_id": "u1"})
+            text = (await c.get("/metrics")).text
+    finally:
+        route.recommend = original
+    assert response.status_code == 500 and response.json() == {"detail": "internal error"}
+    assert 'steadyrec_responses_total{route="/recommend",status="500"}' in text

@@ -30,6 +30,8 @@ class BERT4RecConfig:
     max_len: int = 200  # paper: 200 on ML-1M (FINEST: 50)
 
     def __post_init__(self) -> None:
+        if self.blocks < 1:
+            raise ValueError(f"blocks must be >= 1, got {self.blocks}")
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         if not 0.0 < self.mask_prob < 1.0:
