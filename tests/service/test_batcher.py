@@ -35,15 +35,24 @@ class GatedModel:
         return np.stack([histories.sum(1), histories[:, 0]], axis=1).astype(np.float32)
 
 
-async def test_requests_queued_during_a_call_share_the_next_call_and_get_their_own_rows() -> None:
-    model = GatedModel()
-    batcher = MicroBatcher(Metrics(), max_batch_size=8)
+async def behind_a_running_call(
+    model: GatedModel, histories: list[np.ndarray], max_batch_size: int = 8
+) -> tuple[MicroBatcher, asyncio.Future[np.ndarray], list[asyncio.Future[np.ndarray]]]:
+    """A running batcher whose first call ([1, 1]) blocks while ``histories`` queue behind it; then the
+    gate opens. Returns the batcher, the first request and the queued ones."""
+    batcher = MicroBatcher(Metrics(), max_batch_size=max_batch_size)
     batcher.start()
     first = asyncio.ensure_future(batcher.score(model, np.array([1, 1])))  # type: ignore[arg-type]
     await asyncio.to_thread(model.started.wait, 5)  # the first call is running; the rest queue up
-    rest = [asyncio.ensure_future(batcher.score(model, np.array([i, 10]))) for i in range(2, 7)]  # type: ignore[arg-type]
+    rest = [asyncio.ensure_future(batcher.score(model, h)) for h in histories]  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
     model.gate.set()
+    return batcher, first, rest
+
+
+async def test_requests_queued_during_a_call_share_the_next_call_and_get_their_own_rows() -> None:
+    model = GatedModel()
+    batcher, first, rest = await behind_a_running_call(model, [np.array([i, 10]) for i in range(2, 7)])
     rows = await asyncio.gather(first, *rest)
     await batcher.stop()
     assert model.batches == [1, 5]
@@ -52,13 +61,7 @@ async def test_requests_queued_during_a_call_share_the_next_call_and_get_their_o
 
 async def test_max_batch_size_splits_a_long_queue() -> None:
     model = GatedModel()
-    batcher = MicroBatcher(Metrics(), max_batch_size=2)
-    batcher.start()
-    first = asyncio.ensure_future(batcher.score(model, np.array([0, 0])))  # type: ignore[arg-type]
-    await asyncio.to_thread(model.started.wait, 5)
-    rest = [asyncio.ensure_future(batcher.score(model, np.array([i, 0]))) for i in range(5)]  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
-    model.gate.set()
+    batcher, first, rest = await behind_a_running_call(model, [np.array([i, 0]) for i in range(5)], max_batch_size=2)
     await asyncio.gather(first, *rest)
     await batcher.stop()
     assert model.batches == [1, 2, 2, 1]
@@ -103,13 +106,7 @@ async def test_the_event_loop_stays_free_while_a_call_runs() -> None:
 
 async def test_a_batch_that_cannot_even_be_built_fails_its_requests_and_the_thread_survives() -> None:
     model = GatedModel()
-    batcher = MicroBatcher(Metrics(), max_batch_size=8)
-    batcher.start()
-    first = asyncio.ensure_future(batcher.score(model, np.array([1, 1])))  # type: ignore[arg-type]
-    await asyncio.to_thread(model.started.wait, 5)
-    ragged = [asyncio.ensure_future(batcher.score(model, np.array([1] * n))) for n in (2, 3)]  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
-    model.gate.set()
+    batcher, first, ragged = await behind_a_running_call(model, [np.array([1] * n) for n in (2, 3)])
     await first
     for future in ragged:  # np.stack of (2,) and (3,) raised in the inference thread
         with pytest.raises(ValueError):
@@ -125,13 +122,7 @@ async def test_a_model_answering_the_wrong_number_of_rows_fails_its_requests_ins
             return super().score(histories)[:1]
 
     model = OneRow()
-    batcher = MicroBatcher(Metrics(), max_batch_size=8)
-    batcher.start()
-    first = asyncio.ensure_future(batcher.score(model, np.array([1, 1])))  # type: ignore[arg-type]
-    await asyncio.to_thread(model.started.wait, 5)
-    pair = [asyncio.ensure_future(batcher.score(model, np.array([i, 0]))) for i in (2, 3)]  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
-    model.gate.set()
+    batcher, first, pair = await behind_a_running_call(model, [np.array([i, 0]) for i in (2, 3)])
     await first
     for future in pair:
         with pytest.raises(RuntimeError, match="returned 1 rows for 2"):
