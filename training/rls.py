@@ -35,7 +35,15 @@ from training.models import SequentialModel, build_model
 from training.perturbation import PerturbationConfig, perturb
 from training.trainer import TrainConfig, seed_everything, train
 
-__all__ = ["METHOD_CONFIGS", "RLSConfig", "Regime", "run_rls", "train_theta"]
+__all__ = [
+    "METHOD_CONFIGS",
+    "RLSConfig",
+    "Regime",
+    "run_rls",
+    "theta_prime_data",
+    "train_theta",
+    "train_theta_prime",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +92,29 @@ def train_theta(split: Split, cfg: RLSConfig) -> SequentialModel:
     return _trained(cfg, split.train, cfg.train.seed, cfg.train.seed, split.train.n_items)
 
 
+def theta_prime_data(split: Split, cfg: RLSConfig) -> InteractionLog:
+    """The data Θ' learns from: the perturbed training data, or the original in the different-seed regime."""
+    if cfg.regime == "different-seed":
+        return split.train
+    return perturb(split.train, replace(cfg.perturbation, seed=cfg.train.seed)).log
+
+
+def train_theta_prime(split: Split, cfg: RLSConfig) -> SequentialModel:
+    """Θ': from Θ's initial weights and seed on the perturbed data, or from another seed on the same data."""
+    seed = cfg.train.seed + (1000 if cfg.regime == "different-seed" else 0)
+    return _trained(cfg, theta_prime_data(split, cfg), seed, seed, split.train.n_items)
+
+
 def run_rls(
     split: Split,
     cfg: RLSConfig,
     *,
     theta: SequentialModel | None = None,
+    theta_prime: SequentialModel | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, tuple[StabilityResult, dict[str, float]]]:
-    """Train Θ (unless given) and Θ', apply each method to Θ', compare with Θ.
+    """Train Θ and Θ' (unless given: Θ' must come from this config's regime and perturbation), apply each
+    method to a copy of Θ', compare with Θ.
 
     Returns method -> (stability result, timings in seconds).
     """
@@ -102,20 +125,16 @@ def run_rls(
             on_step(message)
 
     seed = cfg.train.seed
-    n_items = split.train.n_items
     t0 = time.perf_counter()
     if theta is None:
         step("train Θ on the original data")
         theta = train_theta(split, cfg)
     train_s = time.perf_counter() - t0
-    if cfg.regime == "different-seed":
-        data = split.train
-        step("train Θ' on the same data with another seed")
-        theta_prime = _trained(cfg, data, seed + 1000, seed + 1000, n_items)
-    else:
-        data = perturb(split.train, replace(cfg.perturbation, seed=seed)).log
-        step("train Θ' on the perturbed data")
-        theta_prime = _trained(cfg, data, seed, seed, n_items)
+    data = theta_prime_data(split, cfg)
+    if theta_prime is None:
+        other = "the same data with another seed" if cfg.regime == "different-seed" else "the perturbed data"
+        step(f"train Θ' on {other}")
+        theta_prime = train_theta_prime(split, cfg)
     out: dict[str, tuple[StabilityResult, dict[str, float]]] = {}
     for method in cfg.methods:
         overrides = METHOD_CONFIGS[method]

@@ -90,3 +90,18 @@ def test_finest_tunes_bert4rec_on_the_last_item_of_each_window() -> None:
     assert refs.items.shape == (40, 1, 8) and (refs.items > 0).all()
     result = finest_finetune(model, log, refs, FinestConfig(epochs=2, top_k=4, batch_size=16))
     assert all(e.regulariser > 0 for e in result.epochs)
+
+
+def test_a_finest_run_gives_the_same_model_whatever_drew_from_torch_before_it() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
+    seed_everything(0)
+    base = build_model("sasrec", log.n_items, {"hidden": 16, "blocks": 1, "max_len": 12, "dropout": 0.3})
+    refs = reference_lists(base, log, top_k=4)
+    tuned = []
+    for draws in (0, 7):
+        torch.rand(draws)  # someone else used the global stream
+        model = copy.deepcopy(base)
+        finest_finetune(model, log, refs, FinestConfig(epochs=1, top_k=4, batch_size=16))
+        tuned.append(model.state_dict())
+    for name, value in tuned[0].items():
+        torch.testing.assert_close(value, tuned[1][name])

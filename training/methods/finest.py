@@ -258,6 +258,9 @@ def finest_finetune(
         raise ValueError("reference lists were built for other data, another max length or another model kind")
     ref_items = torch.from_numpy(refs.items.astype(np.int64))  # (U, S, 2K)
     lengths = torch.from_numpy(refs.lengths)  # (U,)
+    # dropout draws from torch's global stream: seeded here (as train() does), so a FINEST run gives the
+    # same model whatever ran before it in the process (e.g. Random F.T. before FINEST in the RLS harness)
+    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     order_rng = torch.Generator().manual_seed(config.seed * 2 + 1)
     sample_rng = torch.Generator().manual_seed(config.seed * 2 + 2)
