@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -28,17 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import write_results
 
 from training.data.formats import read_log
-from training.data.splits import temporal_split
+from training.data.log import InteractionLog
+from training.data.splits import Split, temporal_split
 from training.evaluation.ranking import evaluate
 from training.evaluation.stability import compare_models
 from training.methods.finest import FinestConfig, finest_finetune
 from training.models import build_model
 from training.perturbation import PerturbationConfig
-from training.rls import RLSConfig, run_rls
+from training.rls import Regime, RLSConfig, run_rls
 from training.trainer import TrainConfig, seed_everything, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
-MODELS = {
+MODELS: dict[str, dict[str, Any]] = {
     "sasrec": {"hidden": 128, "max_len": 50, "dropout": 0.2},  # stand-in for TiSASRec
     "bert4rec": {"hidden": 128, "heads": 2, "max_len": 50, "dropout": 0.1, "mask_prob": 0.2},
     "lstm": {"hidden": 128, "embedding": 128, "max_len": 50},
@@ -49,6 +51,38 @@ PAPER = {  # FINEST Table 3b, random deletion: (original ao/jaccard, finest ao/j
     "bert4rec": (0.7948, 0.3542, 0.8824, 0.5080),
     "lstm": (0.7096, 0.1682, 0.8452, 0.4116),
 }
+
+
+def foursquare() -> tuple[InteractionLog, Split]:
+    """FINEST's foursquare protocol: users with fewer than 10 interactions dropped, temporal 90/10 split."""
+    if not DATA.is_file():
+        sys.exit(f"needs {DATA}")
+    logging.basicConfig(level=logging.WARNING)
+    log = read_log(DATA, min_interactions=10)
+    return log, temporal_split(log)
+
+
+def rls_config(
+    model: str,
+    seed: int,
+    epochs: int,
+    finest: FinestConfig,
+    methods: tuple[str, ...],
+    *,
+    regime: Regime = "shared-stream",
+    selection: str = "random",
+    ratio: float = 0.001,
+) -> RLSConfig:
+    """One RLS run of the paper's setting: the model's config, batches of 128, ``ratio`` of deletions."""
+    return RLSConfig(
+        model=model,
+        model_config=MODELS[model],
+        train=TrainConfig(epochs=epochs, batch_size=128, seed=seed),
+        perturbation=PerturbationConfig(selection=selection, ratio=ratio, seed=seed),  # type: ignore[arg-type]
+        regime=regime,
+        finest=finest,
+        methods=methods,
+    )
 
 
 def summarise(runs: list[dict[str, float]], baseline: list[dict[str, float]] | None) -> dict[str, float]:
@@ -74,16 +108,15 @@ def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
                 per_method: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
                 started = time.perf_counter()
                 for seed in range(args.seeds):
-                    cfg = RLSConfig(
-                        model=model,
-                        model_config=MODELS[model],
-                        train=TrainConfig(epochs=args.epochs, batch_size=128, seed=seed),
-                        perturbation=PerturbationConfig(
-                            selection=PERTURBATIONS.get(perturbation, "random"), ratio=args.ratio, seed=seed
-                        ),  # type: ignore[arg-type]
+                    cfg = rls_config(
+                        model,
+                        seed,
+                        args.epochs,
+                        FinestConfig(epochs=args.finest_epochs),
+                        methods,
                         regime=regime,
-                        finest=FinestConfig(epochs=args.finest_epochs),
-                        methods=methods,
+                        selection=PERTURBATIONS.get(perturbation, "random"),
+                        ratio=args.ratio,
                     )
                     results = run_rls(split, cfg, on_step=lambda m: print(f"    {m}", flush=True))
                     for method, (result, _) in results.items():
@@ -172,11 +205,7 @@ def main() -> None:
     parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
     args = parser.parse_args()
-    if not DATA.is_file():
-        sys.exit(f"needs {DATA}")
-    logging.basicConfig(level=logging.WARNING)
-    log = read_log(DATA, min_interactions=10)
-    split = temporal_split(log)
+    log, split = foursquare()
     print(
         f"foursquare: {log.n_users} users, {log.n_items} items, {log.n_interactions} interactions, "
         f"{len(split.test)} test instances",

@@ -11,22 +11,17 @@ official code; FINEST epochs).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finest_rls import DATA, MODELS
+from finest_rls import MODELS, foursquare, rls_config
 from results_io import write_results
 
-from training.data.formats import read_log
-from training.data.splits import temporal_split
 from training.methods.finest import FinestConfig
-from training.perturbation import PerturbationConfig
 from training.rls import RLSConfig, run_rls, train_theta, train_theta_prime
-from training.trainer import TrainConfig
 
 
 def main() -> None:
@@ -37,21 +32,10 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["sum:10", "mean:10", "sum:30"])
     parser.add_argument("--name", default="finest-rls-variants")
     args = parser.parse_args()
-    if not DATA.is_file():
-        sys.exit(f"needs {DATA}")
-    logging.basicConfig(level=logging.WARNING)
-    split = temporal_split(read_log(DATA, min_interactions=10))
+    _, split = foursquare()
 
     def config(finest: FinestConfig, methods: tuple[str, ...]) -> RLSConfig:
-        return RLSConfig(
-            model=args.model,
-            model_config=MODELS[args.model],
-            train=TrainConfig(epochs=args.epochs, batch_size=128, seed=args.seed),
-            perturbation=PerturbationConfig(selection="random", ratio=0.001, seed=args.seed),
-            regime="shared-stream",
-            finest=finest,
-            methods=methods,
-        )
+        return rls_config(args.model, args.seed, args.epochs, finest, methods)
 
     started = time.perf_counter()
     base = config(FinestConfig(), ("original",))
@@ -62,7 +46,7 @@ def main() -> None:
     runs = [("original", "-", 0)] + [("finest", *v.split(":")) for v in args.variants]
     for method, reduction, epochs in runs:
         t0 = time.perf_counter()
-        finest = FinestConfig(epochs=int(epochs), reduction=reduction) if method == "finest" else FinestConfig()  # type: ignore[arg-type]
+        finest = FinestConfig(epochs=int(epochs), reduction=reduction) if method == "finest" else FinestConfig()
         (result, _), *_ = run_rls(split, config(finest, (method,)), theta=theta, theta_prime=theta_prime).values()
         rows.append(
             {

@@ -14,22 +14,17 @@ Writes finest-scale.md/json and finest-scale.png (rbo and Jaccard@10 against the
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finest_rls import DATA, MODELS
+from finest_rls import MODELS, foursquare, rls_config
 from results_io import RESULTS, write_results
 
-from training.data.formats import read_log
-from training.data.splits import temporal_split
 from training.methods.finest import FinestConfig
-from training.perturbation import PerturbationConfig
 from training.rls import RLSConfig, run_rls, train_theta
-from training.trainer import TrainConfig
 
 
 def plot(rows: list[dict[str, object]], model: str, path: Path) -> None:
@@ -62,21 +57,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="finest-scale")
     args = parser.parse_args()
-    if not DATA.is_file():
-        sys.exit(f"needs {DATA}")
-    logging.basicConfig(level=logging.WARNING)
-    split = temporal_split(read_log(DATA, min_interactions=10))
+    _, split = foursquare()
 
     def config(scale: float) -> RLSConfig:
-        return RLSConfig(
-            model=args.model,
-            model_config=MODELS[args.model],
-            train=TrainConfig(epochs=args.epochs, batch_size=128, seed=args.seed),
-            perturbation=PerturbationConfig(selection="random", ratio=scale, seed=args.seed),
-            regime="shared-stream",
-            finest=FinestConfig(epochs=args.finest_epochs),
-            methods=("original", "finest"),
-        )
+        finest = FinestConfig(epochs=args.finest_epochs)
+        return rls_config(args.model, args.seed, args.epochs, finest, ("original", "finest"), ratio=scale)
 
     started = time.perf_counter()
     print(f"training Θ ({args.model}, {args.epochs} epochs) ...", flush=True)

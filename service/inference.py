@@ -53,12 +53,7 @@ class LoadedModel:
 
     def left_padded(self, histories: list[list[int]]) -> np.ndarray:
         """The last max_len internal ids of each history, left-padded with 0: (B, max_len) int64."""
-        out = np.zeros((len(histories), self.max_len), dtype=np.int64)
-        for r, ids in enumerate(histories):
-            tail = ids[-self.max_len :]
-            if tail:
-                out[r, self.max_len - len(tail) :] = tail
-        return out
+        return np.stack([self.left_padded_one(np.asarray(ids, dtype=np.int64)) for ids in histories])
 
     def left_padded_one(self, history: np.ndarray) -> np.ndarray:
         """One history's last max_len internal ids, left-padded with 0: (n,) -> (max_len,) int64."""
