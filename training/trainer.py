@@ -21,6 +21,7 @@ from training.data.splits import EvalSet
 from training.device import pick_device
 from training.evaluation.ranking import evaluate
 from training.models.base import SequentialModel
+from training.optim import adam
 
 __all__ = ["EpochReport", "TrainConfig", "TrainResult", "seed_everything", "train"]
 
@@ -103,7 +104,7 @@ def train(
     windows = TrainingWindows(data, model.max_len)
     if len(windows) == 0:
         raise ValueError("no user has 2 or more training interactions: nothing to train on")
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+    optimiser = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
     result = TrainResult()
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0

@@ -40,6 +40,7 @@ from training.models.base import (
     next_item_loss,
     softmax_loss,
 )
+from training.optim import adam
 from training.perturbation import Operation, apply_operations
 
 __all__ = [
@@ -264,7 +265,7 @@ def finest_finetune(
     rng = np.random.default_rng(config.seed)
     order_rng = torch.Generator().manual_seed(config.seed * 2 + 1)
     sample_rng = torch.Generator().manual_seed(config.seed * 2 + 2)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
+    optimiser = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         seqs, origins, n_perturbed = _simulate(data, config.sample_ratio if config.simulate else 0.0, rng)

@@ -31,6 +31,7 @@ from training.data.strong_generalisation import HeldOut
 from training.device import pick_device
 from training.evaluation.heldout import dense_rows, evaluate_heldout, item_item_scorer, ndcg_at_k
 from training.methods.adversary import Adversary, adversary_step, build_adversary, normalised_weights
+from training.optim import adam
 
 __all__ = ["ItemItem", "LarmConfig", "LarmEpoch", "LarmResult", "fit_larm", "learner_loss", "rank_loss"]
 
@@ -141,8 +142,8 @@ def fit_larm(
     n = train.shape[1]
     learner = ItemItem(n, init_weights).to(device)
     adversary = build_adversary(n, "nn" if config.variant == "r-larm-nn" else "linear", config.hidden).to(device)
-    learner_opt = torch.optim.Adam(learner.parameters(), lr=config.lr)  # Sec. 5.1: Adam, equal rates
-    adversary_opt = torch.optim.Adam(adversary.parameters(), lr=config.lr)
+    learner_opt = adam(learner.parameters(), lr=config.lr)  # Sec. 5.1: Adam, equal rates
+    adversary_opt = adam(adversary.parameters(), lr=config.lr)
     order_rng = np.random.default_rng(config.seed)
     result = LarmResult(learner.masked().detach().cpu().numpy(), adversary)
     best_state = copy.deepcopy(learner.state_dict())

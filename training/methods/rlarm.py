@@ -27,6 +27,7 @@ from training.methods.configs import RlarmConfig
 from training.methods.finest import FinestEpoch, FinestResult, ReferenceLists, finest_finetune
 from training.models.base import SequentialModel
 from training.models.ease import multi_hot
+from training.optim import adam
 
 __all__ = ["AdversarialWeights", "next_item_rank_loss", "rlarm_finetune"]
 
@@ -54,7 +55,7 @@ class AdversarialWeights:
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global stream
             torch.manual_seed(config.seed)
             self.adversary = build_adversary(n_items, config.adversary, config.hidden).to(device)
-        self.optimiser = torch.optim.Adam(self.adversary.parameters(), lr=config.lr)  # same rate (Sec. 5.1)
+        self.optimiser = adam(self.adversary.parameters(), lr=config.lr)  # same rate (Sec. 5.1)
         self.objectives: list[float] = []
 
     def __call__(self, model: SequentialModel, batch: Batch, epoch: int) -> torch.Tensor:

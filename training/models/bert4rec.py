@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.data.batches import Batch
+from training.models.attention import attend
 from training.models.base import SequentialModel, weighted_mean
 
 __all__ = ["BERT4Rec", "BERT4RecConfig"]
@@ -55,8 +56,8 @@ class _Layer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
-        """Queries x (B, Q, D) attend over context (B, L, D); blocked (B * H, Q, L) -> (B, Q, D)."""
-        a, _ = self.attn(x, context, context, attn_mask=blocked, need_weights=False)  # (B, Q, D)
+        """Queries x (B, Q, D) attend over context (B, L, D); blocked (B, 1, Q, L) -> (B, Q, D)."""
+        a = attend(self.attn, x, context, blocked)  # (B, Q, D)
         x = self.norm1(x + self.drop(a))
         return self.norm2(x + self.drop(self.ffn(x)))  # (B, Q, D)
 
@@ -93,13 +94,12 @@ class BERT4Rec(SequentialModel):
         L = tokens.shape[1]
         x = self.emb_drop(self.emb_norm(self.item_emb(tokens) + self.pos_emb.weight[-L:]))  # (B, L, D)
         pad = tokens == 0  # (B, L)
-        blocked = pad[:, None, :] & ~self.eye[:L, :L]  # (B, L, L) pad keys hidden; a row always sees itself
-        blocked = blocked.repeat_interleave(self.config.heads, dim=0)  # (B * H, L, L)
+        blocked = (pad[:, None, :] & ~self.eye[:L, :L])[:, None]  # (B, 1, L, L) pad keys hidden; a row sees itself
         *inner, top = self.layers
         for layer in inner:
             x = layer(x, x, blocked)
         if last_only:
-            return top(x[:, -1:], x, blocked[:, -1:, :])[:, 0]  # (B, D)
+            return top(x[:, -1:], x, blocked[:, :, -1:])[:, 0]  # (B, D)
         return top(x, x, blocked)
 
     def _logits(self, states: torch.Tensor) -> torch.Tensor:

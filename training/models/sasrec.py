@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from training.models.attention import attend
 from training.models.base import CausalModel, init_xavier
 
 __all__ = ["SASRec", "SASRecConfig"]
@@ -51,7 +52,7 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         q = self.attn_norm(x)  # (B, L, D); queries normalised, keys/values raw as in the paper's code
-        a, _ = self.attn(q, x, x, attn_mask=causal, need_weights=False)  # (B, L, D)
+        a = attend(self.attn, q, x, causal)  # (B, L, D)
         x = q + a
         x = x + self.ffn(self.ffn_norm(x))  # (B, L, D)
         return x * keep  # padding positions stay zero

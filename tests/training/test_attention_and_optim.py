@@ -1,0 +1,50 @@
+"""The attention helper computes nn.MultiheadAttention's function; the shared Adam fuses on CPU."""
+
+import pytest
+import torch
+from torch import nn
+
+from training.models.attention import attend
+from training.optim import adam
+
+
+@pytest.mark.parametrize("self_attention", [True, False])
+def test_attend_equals_multihead_attention_on_the_same_weights_with_gradients(self_attention: bool) -> None:
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(16, 2, dropout=0.0, batch_first=True).train()
+    context = torch.randn(3, 5, 16, requires_grad=True)
+    query = context if self_attention else torch.randn(3, 5, 16, requires_grad=True)
+    blocked = (torch.rand(3, 5, 5) < 0.4) & ~torch.eye(5, dtype=torch.bool)  # (B, Q, L); a row sees itself
+    expected, _ = mha(query, context, context, attn_mask=blocked.repeat_interleave(2, dim=0), need_weights=False)
+    expected_grads = torch.autograd.grad(expected.square().sum(), [context, *mha.parameters()])
+    actual = attend(mha, query, context, blocked[:, None])  # (B, 1, Q, L) broadcast over heads
+    actual_grads = torch.autograd.grad(actual.square().sum(), [context, *mha.parameters()])
+    torch.testing.assert_close(actual, expected)
+    for a, e in zip(actual_grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, e)
+
+
+def test_attend_applies_attention_dropout_in_training_mode_only() -> None:
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(16, 2, dropout=0.5, batch_first=True)
+    x = torch.randn(2, 6, 16)
+    causal = torch.triu(torch.ones(6, 6, dtype=torch.bool), 1)
+    mha.eval()
+    assert torch.equal(attend(mha, x, x, causal), attend(mha, x, x, causal))
+    mha.train()
+    assert not torch.equal(attend(mha, x, x, causal), attend(mha, x, x, causal))
+
+
+def test_adam_is_fused_for_cpu_parameters_and_steps_like_the_reference_adam() -> None:
+    torch.manual_seed(0)
+    fused_w = nn.Parameter(torch.randn(4, 3))
+    plain_w = nn.Parameter(fused_w.detach().clone())
+    fused = adam([fused_w], lr=0.1, betas=(0.9, 0.98), weight_decay=0.01)
+    plain = torch.optim.Adam([plain_w], lr=0.1, betas=(0.9, 0.98), weight_decay=0.01)
+    assert fused.defaults["fused"]
+    for _ in range(3):
+        for w, opt in ((fused_w, fused), (plain_w, plain)):
+            opt.zero_grad()
+            (w**3).sum().backward()
+            opt.step()
+    torch.testing.assert_close(fused_w, plain_w)
