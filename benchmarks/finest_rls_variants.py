@@ -4,8 +4,8 @@
 
 Foursquare as in finest_rls.py, shared-stream regime, random deletion of 0.1%. Θ and Θ' are trained
 once; every variant fine-tunes its own copy of Θ' against Θ's reference lists, so the rows differ only
-in FINEST's settings. A variant is REDUCTION:EPOCHS (Eq. 3 reduction "sum" as printed or "mean" as the
-official code; FINEST epochs).
+in FINEST's settings. A variant is REDUCTION:EPOCHS[:LAM] (Eq. 3 reduction "sum" as printed or "mean" as
+the official code; FINEST epochs; λ of Eq. 5, default FinestConfig's).
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ from results_io import write_results
 
 from training.methods.finest import FinestConfig
 from training.rls import RLSConfig, run_rls, train_theta, train_theta_prime
+
+
+def variant(text: str) -> tuple[str, str, str]:
+    """REDUCTION:EPOCHS[:LAM] -> (reduction, epochs, λ); λ defaults to FinestConfig's."""
+    reduction, epochs, *lam = text.split(":")
+    return reduction, epochs, lam[0] if lam else str(FinestConfig.lam)
 
 
 def main() -> None:
@@ -43,10 +49,12 @@ def main() -> None:
     theta, theta_prime = train_theta(split, base), train_theta_prime(split, base)
     train_s = time.perf_counter() - started
     rows: list[dict[str, object]] = []
-    runs = [("original", "-", 0)] + [("finest", *v.split(":")) for v in args.variants]
-    for method, reduction, epochs in runs:
+    runs = [("original", "-", "0", "-")] + [("finest", *variant(v)) for v in args.variants]
+    for method, reduction, epochs, lam in runs:
         t0 = time.perf_counter()
-        finest = FinestConfig(epochs=int(epochs), reduction=reduction) if method == "finest" else FinestConfig()
+        finest = FinestConfig()
+        if method == "finest":
+            finest = FinestConfig(epochs=int(epochs), reduction=reduction, lam=float(lam))  # type: ignore[arg-type]
         (result, _), *_ = run_rls(split, config(finest, (method,)), theta=theta, theta_prime=theta_prime).values()
         rows.append(
             {
@@ -55,6 +63,7 @@ def main() -> None:
                 "method": method,
                 "reduction": reduction,
                 "finest_epochs": int(epochs),
+                "lam": lam,
                 "seed": args.seed,
                 **{k: round(v, 4) for k, v in result.summary().items()},
                 "wall_s": round(time.perf_counter() - t0, 1),
