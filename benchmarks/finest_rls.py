@@ -112,7 +112,7 @@ def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
                         model,
                         seed,
                         args.epochs,
-                        FinestConfig(epochs=args.finest_epochs),
+                        FinestConfig(epochs=args.finest_epochs, reduction=args.reduction, lam=args.lam),
                         methods,
                         regime=regime,
                         selection=PERTURBATIONS.get(perturbation, "random"),
@@ -202,6 +202,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50, help="training epochs of Θ and Θ'")
     parser.add_argument("--finest-epochs", type=int, default=50)
     parser.add_argument("--ratio", type=float, default=0.001)
+    parser.add_argument("--reduction", choices=["sum", "mean"], default=FinestConfig.reduction, help="Eq. 3 reduction")
+    parser.add_argument("--lam", type=float, default=FinestConfig.lam, help="λ of Eq. 5")
     parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
     args = parser.parse_args()
@@ -213,7 +215,11 @@ def main() -> None:
     )
     rows = cost_rows(args, split) + stability_rows(args, split)
     paper = "; ".join(f"{m}: original {v[0]}/{v[1]} -> FINEST {v[2]}/{v[3]}" for m, v in PAPER.items())
-    write_results(args.name, rows, notes=f"Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.")
+    settings = (
+        f"Θ and Θ' {args.epochs} epochs; FINEST {args.finest_epochs} epochs, Eq. 3 reduction {args.reduction}, "
+        f"λ {args.lam}; perturbation ratio {args.ratio}."
+    )
+    write_results(args.name, rows, notes=f"{settings} Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.")
 
 
 if __name__ == "__main__":
