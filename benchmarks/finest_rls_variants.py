@@ -1,11 +1,12 @@
-"""FINEST variants in the RLS protocol: the same Θ and Θ', FINEST with other reductions and epoch counts.
+"""FINEST variants in the RLS protocol: one Θ and Θ', FINEST with other reductions, epoch counts and λ.
 
     .venv/bin/python benchmarks/finest_rls_variants.py --seed 1 --variants sum:10 mean:10 sum:30
 
 Foursquare as in finest_rls.py, shared-stream regime, random deletion of 0.1%. Θ and Θ' are trained
-once; every variant fine-tunes its own copy of Θ' against Θ's reference lists, so the rows differ only
-in FINEST's settings. A variant is REDUCTION:EPOCHS[:LAM] (Eq. 3 reduction "sum" as printed or "mean" as
-the official code; FINEST epochs; λ of Eq. 5, default FinestConfig's).
+once; every variant fine-tunes its own copy of Θ on the perturbed data against Θ's reference lists
+(training/rls.py), so the rows differ only in FINEST's settings. A variant is REDUCTION:EPOCHS[:LAM]
+(Eq. 3 reduction "sum" as printed or "mean" as the official code; FINEST epochs; λ of Eq. 5, default
+FinestConfig's).
 """
 
 from __future__ import annotations

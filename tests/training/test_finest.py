@@ -68,7 +68,7 @@ def test_finest_raises_rls_over_original_and_over_random_fine_tuning() -> None:
     before = compare_models(original, perturbed, split.test).summary()
 
     def tuned(regularize: bool) -> tuple[dict[str, float], list[float]]:
-        model = copy.deepcopy(perturbed)
+        model = copy.deepcopy(original)  # the RLS protocol: Θ fine-tuned on the perturbed data (training/rls.py)
         config = FinestConfig(epochs=4, top_k=10, batch_size=32, regularize=regularize)
         result = finest_finetune(model, perturbed_data, original, config)
         assert np.isfinite([e.next_item_loss for e in result.epochs]).all()

@@ -1,5 +1,8 @@
+import pytest
+
 from training.data.splits import temporal_split
 from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.methods.finest import FinestConfig
 from training.perturbation import PerturbationConfig
 from training.rls import RLSConfig, run_rls
 from training.trainer import TrainConfig
@@ -18,5 +21,31 @@ def test_regimes_order_as_expected_isolated_then_shared_then_noise_floor() -> No
     for regime in ("independent-stream", "shared-stream", "different-seed"):
         result, timings = run_rls(split, RLSConfig(**{**base.__dict__, "regime": regime}))["original"]
         rbo[regime] = result.summary()["rbo"]
-        assert timings["train_s"] > 0
+        assert timings["theta_s"] > 0 and timings["model_s"] > 0
     assert rbo["independent-stream"] > rbo["shared-stream"] > rbo["different-seed"]
+
+
+def _tiny_config(**overrides) -> RLSConfig:
+    values = {
+        "model": "sasrec",
+        "model_config": {"hidden": 16, "blocks": 1, "max_len": 20},
+        "train": TrainConfig(epochs=3, batch_size=32, lr=3e-3),
+        "perturbation": PerturbationConfig(ratio=0.01),
+        "regime": "shared-stream",
+    }
+    return RLSConfig(**{**values, **overrides})
+
+
+def test_fine_tuning_rows_fine_tune_a_copy_of_theta_on_the_perturbed_data() -> None:
+    split = temporal_split(synthetic_log(SyntheticConfig(n_users=60, n_items=40, min_len=8, max_len=20)))
+    # a fine-tune that cannot move: its row must be Θ itself (the official protocol), not Θ'
+    frozen = FinestConfig(epochs=1, top_k=5, batch_size=32, lr=1e-12)
+    results = run_rls(split, _tiny_config(methods=("original", "finest"), finest=frozen))
+    assert results["finest"][0].summary()["rbo"] == pytest.approx(1.0)
+    assert results["original"][0].summary()["rbo"] < 0.99
+
+
+def test_the_noise_floor_regime_refuses_fine_tuning_rows() -> None:
+    split = temporal_split(synthetic_log(SyntheticConfig(n_users=20, n_items=20, min_len=5, max_len=8)))
+    with pytest.raises(ValueError, match="different-seed"):
+        run_rls(split, _tiny_config(regime="different-seed", methods=("original", "finest")))

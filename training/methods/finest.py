@@ -13,9 +13,10 @@ replacement or insertion of the least popular item with equal probability (lines
 next-item loss of the perturbed data (line 6, Eq. 1) plus λ times the rank-preserving regulariser
 (Eq. 3-4) over the instances that were not perturbed (lines 7-9, Eq. 5).
 
-One call serves both uses: in production the reference is the live model and the model being tuned
-is the next candidate (a copy of live, or a retrain); in the RLS protocol the reference is Θ trained on
-the original data and the tuned model Θ' is the one trained on perturbed data.
+One call serves both uses: in production the reference is the live model and the model being tuned,
+a copy of live on fresh logs, is the next candidate; in the RLS protocol (training/rls.py, as the
+official code) the reference is Θ trained on the original data and the tuned model a copy of Θ on the
+perturbed data.
 """
 
 from __future__ import annotations
