@@ -6,7 +6,7 @@ Foursquare as in finest_rls.py, shared-stream regime, random deletion of 0.1%. �
 once; every variant fine-tunes its own copy of Θ on the perturbed data against Θ's reference lists
 (training/rls.py), so the rows differ only in FINEST's settings. A variant is REDUCTION:EPOCHS[:LAM]
 (Eq. 3 reduction "sum" as printed or "mean" as the official code; FINEST epochs; λ of Eq. 5, default
-FinestConfig's).
+FinestConfig's), or random-ft:EPOCHS for the Random F.T. baseline.
 """
 
 from __future__ import annotations
@@ -25,10 +25,13 @@ from training.methods.finest import FinestConfig
 from training.rls import RLSConfig, run_rls, train_theta, train_theta_prime
 
 
-def variant(text: str) -> tuple[str, str, str]:
-    """REDUCTION:EPOCHS[:LAM] -> (reduction, epochs, λ); λ defaults to FinestConfig's."""
+def variant(text: str) -> tuple[str, str, str, str]:
+    """[random-ft:]REDUCTION:EPOCHS[:LAM] -> (method, reduction, epochs, λ); λ defaults to FinestConfig's.
+    ``random-ft:EPOCHS`` is the paper's Random F.T. baseline (the simulation, no regulariser)."""
+    if text.startswith("random-ft:"):
+        return "random-ft", "-", text.removeprefix("random-ft:"), "-"
     reduction, epochs, *lam = text.split(":")
-    return reduction, epochs, lam[0] if lam else str(FinestConfig.lam)
+    return "finest", reduction, epochs, lam[0] if lam else str(FinestConfig.lam)
 
 
 def main() -> None:
@@ -50,12 +53,14 @@ def main() -> None:
     theta, theta_prime = train_theta(split, base), train_theta_prime(split, base)
     train_s = time.perf_counter() - started
     rows: list[dict[str, object]] = []
-    runs = [("original", "-", "0", "-")] + [("finest", *variant(v)) for v in args.variants]
+    runs = [("original", "-", "0", "-")] + [variant(v) for v in args.variants]
     for method, reduction, epochs, lam in runs:
         t0 = time.perf_counter()
         finest = FinestConfig()
         if method == "finest":
             finest = FinestConfig(epochs=int(epochs), reduction=reduction, lam=float(lam))  # type: ignore[arg-type]
+        elif method == "random-ft":
+            finest = FinestConfig(epochs=int(epochs))
         (result, _), *_ = run_rls(split, config(finest, (method,)), theta=theta, theta_prime=theta_prime).values()
         rows.append(
             {
