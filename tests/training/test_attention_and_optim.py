@@ -1,10 +1,11 @@
-"""The attention helper computes nn.MultiheadAttention's function; the shared Adam fuses on CPU."""
+"""Attention helper = nn.MultiheadAttention's function; the shared Adam fuses on CPU; dropout's cheap mask."""
 
 import pytest
 import torch
 from torch import nn
 
 from training.models.attention import attend
+from training.models.dropout import Dropout, keep_mask
 from training.optim import adam
 
 
@@ -48,3 +49,28 @@ def test_adam_is_fused_for_cpu_parameters_and_steps_like_the_reference_adam() ->
             (w**3).sum().backward()
             opt.step()
     torch.testing.assert_close(fused_w, plain_w)
+
+
+def test_keep_mask_drops_each_element_with_probability_p_independently() -> None:
+    torch.manual_seed(0)
+    for p in (0.1, 0.5, 0.9):
+        mask = keep_mask((1000, 1000), p)
+        assert mask.dtype == torch.bool and mask.shape == (1000, 1000)
+        assert abs(1.0 - mask.float().mean().item() - p) < 3e-3
+    pairs = keep_mask((2_000_000,), 0.5).float()
+    assert abs(torch.corrcoef(torch.stack([pairs[:-1], pairs[1:]]))[0, 1].item()) < 5e-3  # neighbours unrelated
+
+
+def test_dropout_is_nn_dropouts_function_and_reproducible_under_the_global_seed() -> None:
+    drop = Dropout(0.25)
+    x = torch.randn(64, 33, requires_grad=True)
+    torch.manual_seed(3)
+    y = drop(x)
+    kept = y != 0
+    torch.testing.assert_close(y[kept], x[kept] / 0.75)  # inverted scaling, as nn.Dropout
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, kept.float() / 0.75)
+    torch.manual_seed(3)
+    assert torch.equal(drop(x), y)
+    drop.eval()
+    assert torch.equal(drop(x), x)

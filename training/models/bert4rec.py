@@ -17,6 +17,7 @@ from torch import nn
 from training.data.batches import Batch
 from training.models.attention import attend
 from training.models.base import SequentialModel, weighted_mean
+from training.models.dropout import Dropout
 
 __all__ = ["BERT4Rec", "BERT4RecConfig"]
 
@@ -49,11 +50,11 @@ class _Layer(nn.Module):
         self.ffn = nn.Sequential(
             nn.Linear(cfg.hidden, 4 * cfg.hidden),
             nn.GELU(),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(4 * cfg.hidden, cfg.hidden),
         )
         self.norm2 = nn.LayerNorm(cfg.hidden)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
         """Queries x (B, Q, D) attend over context (B, L, D); blocked (B, 1, Q, L) -> (B, Q, D)."""
@@ -73,7 +74,7 @@ class BERT4Rec(SequentialModel):
         self.item_emb = nn.Embedding(n_items + 2, d, padding_idx=0)  # 0 padding, n + 1 the [mask] token
         self.pos_emb = nn.Embedding(config.max_len, d)
         self.emb_norm = nn.LayerNorm(d)
-        self.emb_drop = nn.Dropout(config.dropout)
+        self.emb_drop = Dropout(config.dropout)
         self.layers = nn.ModuleList(_Layer(config) for _ in range(config.blocks))
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d))
         self.out_bias = nn.Parameter(torch.zeros(n_items))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from training.models.base import CausalModel, init_xavier
+from training.models.dropout import Dropout
 
 __all__ = ["GRU4Rec", "GRU4RecConfig", "LSTMRec", "LSTMRecConfig"]
 
@@ -43,7 +44,7 @@ class _Recurrent(CausalModel):
     def __init__(self, n_items: int, config: GRU4RecConfig | LSTMRecConfig) -> None:
         super().__init__(n_items, config)
         self.item_emb = nn.Embedding(n_items + 1, config.embedding, padding_idx=0)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.rnn = self.cell(config.embedding, config.hidden, batch_first=True)
         self.project = nn.Linear(config.hidden, config.embedding)
         init_xavier(self, self.item_emb)

@@ -16,6 +16,7 @@ from torch import nn
 
 from training.models.attention import attend
 from training.models.base import CausalModel, init_xavier
+from training.models.dropout import Dropout
 
 __all__ = ["SASRec", "SASRecConfig"]
 
@@ -45,9 +46,9 @@ class _Block(nn.Module):
         self.ffn = nn.Sequential(
             nn.Linear(cfg.hidden, cfg.hidden),
             nn.ReLU(),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.hidden),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
         )
 
     def forward(self, x: torch.Tensor, causal: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -67,7 +68,7 @@ class SASRec(CausalModel):
         d = config.hidden
         self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
         self.pos_emb = nn.Embedding(config.max_len, d)
-        self.emb_dropout = nn.Dropout(config.dropout)
+        self.emb_dropout = Dropout(config.dropout)
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.blocks))
         self.out_norm = nn.LayerNorm(d, eps=1e-8)
         self.causal: torch.Tensor  # (max_len, max_len) True above the diagonal: future positions hidden
