@@ -5,8 +5,11 @@
 backward fills and adds a (3, L, B, D) buffer), turns a boolean mask into a float one and, for a
 per-row mask, needs it repeated per head. :func:`attend` keeps the module as the parameter container
 (same ``state_dict``, so checkpoints and artifacts load unchanged) and computes the same attention
-with the projections in batch-first layout and a boolean mask that broadcasts over heads. Measured on
-BERT4Rec (foursquare, hidden 128, batches of 128): see ``benchmarks/results/finest-cost.md``.
+with the projections in batch-first layout and a boolean mask that broadcasts over heads. Outputs and
+gradients equal the module's (test); the exported ONNX graphs are smaller (SASRec 390 nodes against
+443) with identical scores. Training time did not change measurably (BERT4Rec on foursquare, epochs
+alternated with the module's path in one process: median 6.05 s against 6.04 s); dropout, not the
+attention plumbing, was the cost (``training/models/dropout.py``).
 """
 
 from __future__ import annotations
