@@ -7,8 +7,8 @@ Foursquare as in finest_rls.py (users with fewer than 10 interactions dropped, t
 Θ is trained once on the original data; for every scale, Θ' is trained on data with that share of
 training interactions randomly deleted (shared-stream regime, as the paper's tables), FINEST fine-tunes
 a copy of Θ on that data with Θ's reference lists (training/rls.py), and both are compared with Θ on
-every test instance: `rbo` (RBO_ext,
-p = 0.9), `ao_full` (the paper's "RBO"), Jaccard@10, and next-item MRR / Recall@10 of the compared model.
+every test instance: `rbo` (RBO_ext, p = 0.9), `ao_full` (the paper's "RBO"), Jaccard@10, and next-item
+MRR / Recall@10 of the compared model.
 Writes finest-scale.md/json and finest-scale.png (rbo and Jaccard@10 against the scale).
 """
 

@@ -44,23 +44,19 @@ def export_onnx(model: SequentialModel, path: Path) -> dict[str, str]:
     """Export ``model`` to ``path``, run the checker and the parity check; return the tensor names."""
     model = model.cpu().eval()
     example = _sample_histories(model, batch=2, seed=0)  # batch >= 2 so no axis is specialised to 1
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no ONNX mapping
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                input_names=[INPUT],
-                output_names=[OUTPUT],
-                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-                opset_version=OPSET,
-                dynamo=False,
-            )
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
+    # attention runs through training.models.attention (plain SDPA), so no fused MHA kernel needs turning off
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as err:

@@ -23,10 +23,10 @@ _LANES = 4  # int16 lanes in one int64 word
 _LANE_VALUES = 1 << 16
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A boolean tensor of ``shape``, each element True (kept) with probability 1 - p, independently."""
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
+    """A boolean CPU tensor of ``shape``, each element True (kept) with probability 1 - p, independently."""
     n = math.prod(shape)
-    words = torch.empty((n + _LANES - 1) // _LANES, dtype=torch.int64, device=device)
+    words = torch.empty((n + _LANES - 1) // _LANES, dtype=torch.int64)
     words.random_(-(2**63), None)  # all 64 bits uniform (the full-range path), so every lane is too
     lanes = words.view(torch.int16)[:n]  # (n,) uniform over [-32768, 32767]
     return (lanes >= round(p * _LANE_VALUES) - _LANE_VALUES // 2).view(shape)
@@ -38,5 +38,4 @@ class Dropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.inplace or x.device.type != "cpu" or not 0.0 < self.p < 1.0:
             return super().forward(x)
-        scale = torch.ones((), dtype=x.dtype) / (1.0 - self.p)
-        return x * keep_mask(x.shape, self.p).to(x.dtype).mul_(scale)  # (*x.shape)
+        return x * keep_mask(x.shape, self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))  # (*x.shape)
