@@ -36,6 +36,23 @@ def test_attend_applies_attention_dropout_in_training_mode_only() -> None:
     assert not torch.equal(attend(mha, x, x, causal), attend(mha, x, x, causal))
 
 
+def test_attention_dropout_is_unbiased_and_leaves_masked_keys_unseen() -> None:
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
+    x = torch.randn(2, 5, 8)
+    causal = torch.triu(torch.ones(5, 5, dtype=torch.bool), 1)
+    expected = attend(mha.eval(), x, x, causal)
+    mha.train()
+    mean = torch.stack([attend(mha, x, x, causal) for _ in range(4000)]).mean(0)  # (B, Q, D)
+    torch.testing.assert_close(mean, expected, atol=0.03, rtol=0.0)
+    later = torch.randn(2, 5, 8)
+    later[:, :3] = x[:, :3]  # only keys the first three queries may not see differ
+    torch.manual_seed(1)
+    first = attend(mha, x, x, causal)
+    torch.manual_seed(1)
+    torch.testing.assert_close(attend(mha, later, later, causal)[:, :3], first[:, :3])
+
+
 def test_adam_is_fused_for_cpu_parameters_and_steps_like_the_reference_adam() -> None:
     torch.manual_seed(0)
     fused_w = nn.Parameter(torch.randn(4, 3))

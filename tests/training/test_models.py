@@ -85,6 +85,19 @@ def test_bert4rec_last_only_encoding_is_the_last_row_of_the_full_encoding() -> N
         )
 
 
+def test_bert4rec_packed_training_encoding_equals_the_dense_encoding_at_every_real_cell() -> None:
+    torch.manual_seed(0)
+    model = build_model("bert4rec", 50, {**TINY["bert4rec"], "blocks": 2}).eval()
+    tokens = torch.tensor([[0] * 12 + [7, 8, 51, 3, 4, 5, 6, 2], [5] * 19 + [51], [0] * 19 + [9]])  # (3, 20)
+    dense = model.encode(tokens)  # (3, 20, D)
+    packed, cells = model.encode_packed(tokens)  # (T, D)
+    torch.testing.assert_close(cells, (tokens.reshape(-1) != 0).nonzero().squeeze(1))
+    torch.testing.assert_close(packed, dense[tokens != 0], atol=1e-5, rtol=1e-5)
+    (packed_grad,) = torch.autograd.grad(packed.square().sum(), model.item_emb.weight)
+    (dense_grad,) = torch.autograd.grad(dense[tokens != 0].square().sum(), model.item_emb.weight)
+    torch.testing.assert_close(packed_grad, dense_grad, atol=1e-4, rtol=1e-4)
+
+
 def test_bert4rec_ignores_left_padding() -> None:
     model = build_model("bert4rec", 50, TINY["bert4rec"]).eval()
     short = torch.tensor([[0] * 5 + [7, 8, 9]])  # (1, 8)

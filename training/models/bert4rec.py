@@ -9,13 +9,14 @@ of attention, so left padding never changes a score.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from training.data.batches import Batch
-from training.models.attention import attend
+from training.models.attention import attend, attend_packed
 from training.models.base import SequentialModel, weighted_mean
 from training.models.dropout import Dropout
 
@@ -58,9 +59,16 @@ class _Layer(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, blocked: torch.Tensor) -> torch.Tensor:
         """Queries x (B, Q, D) attend over context (B, L, D); blocked (B, 1, Q, L) -> (B, Q, D)."""
-        a = attend(self.attn, x, context, blocked)  # (B, Q, D)
+        return self._rest(x, attend(self.attn, x, context, blocked))  # (B, Q, D)
+
+    def packed(self, x: torch.Tensor, cells: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """The same layer on packed states x (T, D) of the cells ``cells`` of a (B, L) grid -> (T, D)."""
+        return self._rest(x, attend_packed(self.attn, x, cells, shape))
+
+    def _rest(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Add & norm the attention output a onto x, then the feed-forward; any leading shape (..., D)."""
         x = self.norm1(x + self.drop(a))
-        return self.norm2(x + self.drop(self.ffn(x)))  # (B, Q, D)
+        return self.norm2(x + self.drop(self.ffn(x)))
 
 
 class BERT4Rec(SequentialModel):
@@ -93,7 +101,7 @@ class BERT4Rec(SequentialModel):
         ``last_only`` the (B, D) state of the last position alone: the same values, but the last layer
         then runs one query per row instead of L (its keys and values still come from every position)."""
         L = tokens.shape[1]
-        x = self.emb_drop(self.emb_norm(self.item_emb(tokens) + self.pos_emb.weight[-L:]))  # (B, L, D)
+        x = self._embed(tokens, self.pos_emb.weight[-L:])  # (B, L, D)
         pad = tokens == 0  # (B, L)
         blocked = (pad[:, None, :] & ~self.eye[:L, :L])[:, None]  # (B, 1, L, L) pad keys hidden; a row sees itself
         *inner, top = self.layers
@@ -102,6 +110,24 @@ class BERT4Rec(SequentialModel):
         if last_only:
             return top(x[:, -1:], x, blocked[:, :, -1:])[:, 0]  # (B, D)
         return top(x, x, blocked)
+
+    def encode_packed(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) token ids -> the states of the non-padding cells (T, D), in row-major order, and their
+        flat indices (T,). Equal to ``encode(tokens)`` at those cells (padding keys are blocked there
+        too), but every per-token step (projections, feed-forward, norms, dropout) runs on the T real
+        cells only: training's path, as windows shorter than max_len are left-padded (27% of the cells
+        of the foursquare windows). Inference and the ONNX graph keep the dense ``encode``."""
+        L = tokens.shape[1]
+        flat = tokens.reshape(-1)  # (B * L,)
+        cells = (flat != 0).nonzero().squeeze(1)  # (T,)
+        x = self._embed(flat[cells], self.pos_emb.weight[-L:][cells % L])  # (T, D)
+        for layer in self.layers:
+            x = cast(_Layer, layer).packed(x, cells, tokens.shape)
+        return x, cells
+
+    def _embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Token ids (...) and their position embeddings (..., D) -> input states (..., D)."""
+        return self.emb_drop(self.emb_norm(self.item_emb(tokens) + positions))
 
     def _logits(self, states: torch.Tensor) -> torch.Tensor:
         """(..., D) states -> (..., N) item scores through the tied output embedding."""
@@ -129,8 +155,8 @@ class BERT4Rec(SequentialModel):
         last[:, -1] = True  # windows that drew no mask predict their last item (as at inference)
         chosen = chosen | (last & real & ~chosen.any(dim=1, keepdim=True))
         tokens = torch.where(chosen, torch.full_like(items, self.mask_token), items)  # (B, L)
-        states = self.encode(tokens)  # (B, L, D)
-        logits = self._logits(states[chosen])  # (P, N)
+        states, cells = self.encode_packed(tokens)  # (T, D): the real cells, a superset of the chosen
+        logits = self._logits(states[chosen.reshape(-1)[cells]])  # (P, N), row-major as chosen's cells
         per_pos = F.cross_entropy(logits, items[chosen] - 1, reduction="none")  # (P,)
         full = torch.zeros_like(items, dtype=states.dtype).masked_scatter(chosen, per_pos)  # (B, L)
         return weighted_mean(full, chosen, batch.weights)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Dropout", "keep_mask"]
+__all__ = ["Dropout", "dropout", "keep_mask"]
 
 _LANES = 4  # int16 lanes in one int64 word
 _LANE_VALUES = 1 << 16
@@ -32,10 +33,15 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
     return (lanes >= round(p * _LANE_VALUES) - _LANE_VALUES // 2).view(shape)
 
 
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``F.dropout(x, p, training)`` with :func:`keep_mask` on CPU -> (*x.shape)."""
+    if not training or x.device.type != "cpu" or not 0.0 < p < 1.0:
+        return F.dropout(x, p, training)
+    return x * keep_mask(x.shape, p).to(x.dtype).mul_(1.0 / (1.0 - p))
+
+
 class Dropout(nn.Dropout):
     """``nn.Dropout`` (same ``p``, same ``state_dict``: none) with :func:`keep_mask` on CPU."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.inplace or x.device.type != "cpu" or not 0.0 < self.p < 1.0:
-            return super().forward(x)
-        return x * keep_mask(x.shape, self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))  # (*x.shape)
+        return super().forward(x) if self.inplace else dropout(x, self.p, self.training)
