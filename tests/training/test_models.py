@@ -85,7 +85,7 @@ def test_bert4rec_last_only_encoding_is_the_last_row_of_the_full_encoding() -> N
         )
 
 
-def test_bert4rec_packed_training_encoding_equals_the_dense_encoding_at_every_real_cell() -> None:
+def test_bert4rec_packed_training_encoding_equals_the_dense_encoding_at_every_real_cell_and_the_last() -> None:
     torch.manual_seed(0)
     model = build_model("bert4rec", 50, {**TINY["bert4rec"], "blocks": 2}).eval()
     tokens = torch.tensor([[0] * 12 + [7, 8, 51, 3, 4, 5, 6, 2], [5] * 19 + [51], [0] * 19 + [9]])  # (3, 20)
@@ -96,6 +96,8 @@ def test_bert4rec_packed_training_encoding_equals_the_dense_encoding_at_every_re
     (packed_grad,) = torch.autograd.grad(packed.square().sum(), model.item_emb.weight)
     (dense_grad,) = torch.autograd.grad(dense[tokens != 0].square().sum(), model.item_emb.weight)
     torch.testing.assert_close(packed_grad, dense_grad, atol=1e-4, rtol=1e-4)
+    last, _ = model.encode_packed(tokens, last_only=True)  # (3, D): every row ends in a real cell
+    torch.testing.assert_close(last, model.encode(tokens, last_only=True), atol=1e-5, rtol=1e-5)
 
 
 def test_bert4rec_ignores_left_padding() -> None:

@@ -67,29 +67,50 @@ def attend(
     training mode, none in eval mode, as in the module.
     """
     D = query.shape[-1]
-    w, b = mha.in_proj_weight, mha.in_proj_bias
     if query is context:
-        q, k, v = F.linear(query, w, b).chunk(3, dim=-1)  # (B, Q, D) each
+        q, k, v = _project(mha, query, 0, 3 * D).chunk(3, dim=-1)  # (B, Q, D) each
     else:
-        q = F.linear(query, w[:D], None if b is None else b[:D])  # (B, Q, D)
-        k, v = F.linear(context, w[D:], None if b is None else b[D:]).chunk(2, dim=-1)  # (B, L, D) each
+        q = _project(mha, query, 0, D)  # (B, Q, D)
+        k, v = _project(mha, context, D, 3 * D).chunk(2, dim=-1)  # (B, L, D) each
     return mha.out_proj(_attention(mha, q, k, v, blocked))  # (B, Q, D)
 
 
-def attend_packed(mha: nn.MultiheadAttention, x: torch.Tensor, cells: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+def attend_packed(
+    mha: nn.MultiheadAttention,
+    x: torch.Tensor,
+    cells: torch.Tensor,
+    shape: torch.Size,
+    ends: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Self-attention over packed states: x (T, D) holds the states of the cells ``cells`` (T,) (flat
     indices into a (B, L) grid of ``shape``, ascending); every other cell is padding, which no query
-    sees -> (T, D).
+    sees -> (T, D). With ``ends`` (B,), the rows of x that are the last cell of each grid row, only
+    those query -> (B, D).
 
     The same attention as :func:`attend` with pad keys blocked, but the projections run on the T real
     cells only: only the score/softmax/value step needs the (B, L) grid, which is filled with zeros at
     the padding cells (their queries see only themselves and get zeros back, never a NaN).
     """
     B, L = shape
-    qkv = F.linear(x, mha.in_proj_weight, mha.in_proj_bias)  # (T, 3D)
-    grid = qkv.new_zeros(B * L, qkv.shape[-1]).index_copy(0, cells, qkv).view(B, L, -1)  # (B, L, 3D)
+    D = x.shape[-1]
     pad = torch.ones(B * L, dtype=torch.bool, device=x.device).index_fill(0, cells, False).view(B, 1, 1, L)
-    blocked = pad & ~torch.eye(L, dtype=torch.bool, device=x.device)  # (B, 1, L, L) a row sees itself
-    q, k, v = grid.chunk(3, dim=-1)  # (B, L, D) each
-    out = _attention(mha, q, k, v, blocked).reshape(B * L, -1).index_select(0, cells)  # (T, D)
+    if ends is None:  # every cell queries
+        q, k, v = _grid(_project(mha, x, 0, 3 * D), cells, shape).chunk(3, dim=-1)  # (B, L, D) each
+        blocked = pad & ~torch.eye(L, dtype=torch.bool, device=x.device)  # (B, 1, L, L) a row sees itself
+        out = _attention(mha, q, k, v, blocked).flatten(0, 1).index_select(0, cells)  # (T, D)
+    else:  # one query a row, at its last cell
+        k, v = _grid(_project(mha, x, D, 3 * D), cells, shape).chunk(2, dim=-1)  # (B, L, D) each
+        out = _attention(mha, _project(mha, x[ends], 0, D)[:, None], k, v, pad)[:, 0]  # (B, D)
     return mha.out_proj(out)
+
+
+def _project(mha: nn.MultiheadAttention, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """x (..., D) through rows start:stop of the packed q/k/v input projection -> (..., stop - start)."""
+    b = mha.in_proj_bias
+    return F.linear(x, mha.in_proj_weight[start:stop], None if b is None else b[start:stop])
+
+
+def _grid(rows: torch.Tensor, cells: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Packed rows (T, C) of the cells ``cells`` -> a (B, L, C) grid, zeros at the other cells."""
+    B, L = shape
+    return rows.new_zeros(B * L, rows.shape[-1]).index_copy(0, cells, rows).view(B, L, -1)

@@ -61,9 +61,13 @@ class _Layer(nn.Module):
         """Queries x (B, Q, D) attend over context (B, L, D); blocked (B, 1, Q, L) -> (B, Q, D)."""
         return self._rest(x, attend(self.attn, x, context, blocked))  # (B, Q, D)
 
-    def packed(self, x: torch.Tensor, cells: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        """The same layer on packed states x (T, D) of the cells ``cells`` of a (B, L) grid -> (T, D)."""
-        return self._rest(x, attend_packed(self.attn, x, cells, shape))
+    def packed(
+        self, x: torch.Tensor, cells: torch.Tensor, shape: torch.Size, ends: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The same layer on packed states x (T, D) of the cells ``cells`` of a (B, L) grid -> (T, D),
+        or with ``ends`` (B,) (rows of x) for the last cell of each grid row only -> (B, D)."""
+        a = attend_packed(self.attn, x, cells, shape, ends)
+        return self._rest(x if ends is None else x[ends], a)
 
     def _rest(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Add & norm the attention output a onto x, then the feed-forward; any leading shape (..., D)."""
@@ -111,19 +115,23 @@ class BERT4Rec(SequentialModel):
             return top(x[:, -1:], x, blocked[:, :, -1:])[:, 0]  # (B, D)
         return top(x, x, blocked)
 
-    def encode_packed(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_packed(self, tokens: torch.Tensor, last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) token ids -> the states of the non-padding cells (T, D), in row-major order, and their
         flat indices (T,). Equal to ``encode(tokens)`` at those cells (padding keys are blocked there
         too), but every per-token step (projections, feed-forward, norms, dropout) runs on the T real
         cells only: training's path, as windows shorter than max_len are left-padded (27% of the cells
-        of the foursquare windows). Inference and the ONNX graph keep the dense ``encode``."""
-        L = tokens.shape[1]
+        of the foursquare windows). Inference and the ONNX graph keep the dense ``encode``. With
+        ``last_only``, the (B, D) states of each row's last cell instead (which must be real, as the
+        appended [mask] is), as ``encode(tokens, last_only=True)``."""
+        B, L = tokens.shape
         flat = tokens.reshape(-1)  # (B * L,)
         cells = (flat != 0).nonzero().squeeze(1)  # (T,)
         x = self._embed(flat[cells], self.pos_emb.weight[-L:][cells % L])  # (T, D)
-        for layer in self.layers:
-            x = cast(_Layer, layer).packed(x, cells, tokens.shape)
-        return x, cells
+        ends = (cells // L).bincount(minlength=B).cumsum(0) - 1 if last_only else None  # (B,) rows of x
+        *inner, top = (cast(_Layer, layer) for layer in self.layers)
+        for layer in inner:
+            x = layer.packed(x, cells, tokens.shape)
+        return top.packed(x, cells, tokens.shape, ends), cells
 
     def _embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Token ids (...) and their position embeddings (..., D) -> input states (..., D)."""
@@ -133,17 +141,19 @@ class BERT4Rec(SequentialModel):
         """(..., D) states -> (..., N) item scores through the tied output embedding."""
         return self.head(states) @ self.item_emb.weight[1 : self.n_items + 1].T + self.out_bias
 
-    def _predict_state(self, history: torch.Tensor) -> torch.Tensor:
-        """(B, L') history -> (B, D) state of a [mask] appended after its last max_len - 1 items."""
+    def _predict_state(self, history: torch.Tensor, packed: bool = False) -> torch.Tensor:
+        """(B, L') history -> (B, D) state of a [mask] appended after its last max_len - 1 items; the
+        dense path (inference, ONNX) or the packed one (training)."""
         tail = history[:, -(self.max_len - 1) :]  # (B, L - 1)
         masked = torch.full_like(tail[:, :1], self.mask_token)  # (B, 1)
-        return self.encode(torch.cat([tail, masked], dim=1), last_only=True)  # (B, D)
+        tokens = torch.cat([tail, masked], dim=1)  # (B, L)
+        return self.encode_packed(tokens, last_only=True)[0] if packed else self.encode(tokens, last_only=True)
 
     def scores(self, history: torch.Tensor) -> torch.Tensor:
         return self._logits(self._predict_state(history))  # (B, N)
 
     def scores_of(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        h = self.head(self._predict_state(history))  # (B, D)
+        h = self.head(self._predict_state(history, packed=True))  # (B, D): FINEST's regulariser, in training
         return (self.item_emb(items) * h[:, None, :]).sum(-1) + self.out_bias[items - 1]  # (B, M)
 
     def loss(self, batch: Batch) -> torch.Tensor:
