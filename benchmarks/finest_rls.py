@@ -77,9 +77,10 @@ def rls_config(
     selection: str = "random",
     ratio: float = 0.001,
     batch_size: int = 128,
+    init_jitter: float = 0.0,
 ) -> RLSConfig:
     """One RLS run of the paper's setting: the model's config, ``batch_size`` users a batch (Θ, Θ' and the
-    fine-tunes), ``ratio`` of deletions."""
+    fine-tunes), ``ratio`` of deletions, Θ''s initial weights nudged by ``init_jitter``."""
     return RLSConfig(
         model=model,
         model_config=MODELS[model],
@@ -88,6 +89,7 @@ def rls_config(
         regime=regime,
         finest=replace(finest, batch_size=batch_size),
         methods=methods,
+        init_jitter=init_jitter,
     )
 
 
@@ -125,6 +127,7 @@ def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
                         selection=PERTURBATIONS.get(perturbation, "random"),
                         ratio=args.ratio,
                         batch_size=args.batch_size,
+                        init_jitter=args.init_jitter,
                     )
                     key = (model, regime, seed)
                     if key not in thetas:
@@ -155,6 +158,7 @@ def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
                             "method": method,
                             "perturbation": perturbation,
                             "regime": regime,
+                            **({"init_jitter": args.init_jitter} if args.init_jitter else {}),
                             "seeds": args.seeds,
                             **summarise(runs, base),
                             "wall_s": round(time.perf_counter() - started, 1),
@@ -217,6 +221,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="users a batch (official code: 16, BERT4Rec 8)")
     parser.add_argument("--reduction", choices=["sum", "mean"], default=FinestConfig.reduction, help="Eq. 3 reduction")
     parser.add_argument("--lam", type=float, default=FinestConfig.lam, help="λ of Eq. 5")
+    parser.add_argument(
+        "--init-jitter",
+        type=float,
+        default=0.0,
+        help="relative noise on Θ''s initial weights (1e-7: float32's ulp, as GPU run-to-run differences)",
+    )
     parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
     args = parser.parse_args()
@@ -231,7 +241,7 @@ def main() -> None:
     settings = (
         f"Θ and Θ' {args.epochs} epochs, batches of {args.batch_size}; FINEST {args.finest_epochs} epochs, "
         f"Eq. 3 reduction {args.reduction}, "
-        f"λ {args.lam}; perturbation ratio {args.ratio}."
+        f"λ {args.lam}; perturbation ratio {args.ratio}; Θ' initial-weight jitter {args.init_jitter}."
     )
     write_results(args.name, rows, notes=f"{settings} Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.")
 

@@ -20,6 +20,11 @@ Regimes of the ``original`` row, named in every table:
   the whole training trajectory diverges (the regime of the paper's tables);
 - ``different-seed``: Θ' is trained on the *unchanged* data with another seed: the noise floor (no
   fine-tuning rows: there is no perturbed data to fine-tune on).
+
+``init_jitter`` (any regime) multiplies each of Θ''s initial weights by (1 + jitter * N(0, 1)) from a
+stream of its own: at ~1e-7 (float32's ulp) it stands in for the run-to-run differences of
+non-deterministic GPU kernels, under which the official code ran; on CPU every training run here is
+bit-reproducible, so without it the only differences between Θ and Θ' are the data and its order.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class RLSConfig:
     finest: FinestConfig = field(default_factory=lambda: FinestConfig(epochs=PAPER_EPOCHS))  # Sec. 6.1
     methods: tuple[str, ...] = ("original", "random-ft", "finest")
     p: float = 0.9
+    init_jitter: float = 0.0  # relative noise on Θ''s initial weights; 0: Θ' starts from Θ's exact weights
 
 
 def _streams(data: InteractionLog, seed: int, regime: Regime) -> tuple[torch.Generator, torch.Generator]:
@@ -87,11 +93,23 @@ def _streams(data: InteractionLog, seed: int, regime: Regime) -> tuple[torch.Gen
     return torch.Generator().manual_seed(seed * 2 + 1), torch.Generator().manual_seed(seed * 2 + 2)
 
 
-def _trained(cfg: RLSConfig, data: InteractionLog, init_seed: int, stream_seed: int, n_items: int) -> SequentialModel:
+def _trained(
+    cfg: RLSConfig, data: InteractionLog, init_seed: int, stream_seed: int, n_items: int, jitter: float = 0.0
+) -> SequentialModel:
     seed_everything(init_seed)
     model = build_model(cfg.model, n_items, cfg.model_config)
+    if jitter > 0.0:
+        _jitter(model, jitter, seed=init_seed)
     train(model, data, replace(cfg.train, seed=stream_seed), rngs=_streams(data, stream_seed, cfg.regime))
     return model.eval()
+
+
+def _jitter(model: SequentialModel, scale: float, seed: int) -> None:
+    """Multiply every weight by (1 + scale * N(0, 1)), from a generator that leaves the global stream alone."""
+    noise = torch.Generator().manual_seed(seed + 7919)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.0 + scale * torch.randn(p.shape, generator=noise, dtype=p.dtype))
 
 
 def train_theta(split: Split, cfg: RLSConfig) -> SequentialModel:
@@ -109,7 +127,7 @@ def theta_prime_data(split: Split, cfg: RLSConfig) -> InteractionLog:
 def train_theta_prime(split: Split, cfg: RLSConfig) -> SequentialModel:
     """Θ': from Θ's initial weights and seed on the perturbed data, or from another seed on the same data."""
     seed = cfg.train.seed + (1000 if cfg.regime == "different-seed" else 0)
-    return _trained(cfg, theta_prime_data(split, cfg), seed, seed, split.train.n_items)
+    return _trained(cfg, theta_prime_data(split, cfg), seed, seed, split.train.n_items, cfg.init_jitter)
 
 
 def run_rls(

@@ -1,10 +1,12 @@
 import pytest
+import torch
 
 from training.data.splits import temporal_split
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods.finest import FinestConfig
+from training.models import build_model
 from training.perturbation import PerturbationConfig
-from training.rls import RLSConfig, run_rls
+from training.rls import RLSConfig, _jitter, run_rls
 from training.trainer import TrainConfig
 
 
@@ -49,3 +51,21 @@ def test_the_noise_floor_regime_refuses_fine_tuning_rows() -> None:
     split = temporal_split(synthetic_log(SyntheticConfig(n_users=20, n_items=20, min_len=5, max_len=8)))
     with pytest.raises(ValueError, match="different-seed"):
         run_rls(split, _tiny_config(regime="different-seed", methods=("original", "finest")))
+
+
+def test_init_jitter_nudges_theta_primes_initial_weights_only_and_leaves_the_global_stream_alone() -> None:
+    model = build_model("sasrec", 30, {"hidden": 16, "blocks": 1, "max_len": 10})
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    _jitter(model, 1e-7, seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    moved = [
+        ((p - b).abs() / b.abs().clamp_min(1e-12)).max().item() for p, b in zip(model.parameters(), before, strict=True)
+    ]
+    assert 0.0 < max(moved) < 1e-5
+
+    split = temporal_split(synthetic_log(SyntheticConfig(n_users=60, n_items=40, min_len=8, max_len=20)))
+    steady = run_rls(split, _tiny_config(methods=("original",)))["original"][0].summary()["rbo"]
+    jittered = run_rls(split, _tiny_config(methods=("original",), init_jitter=1e-3))["original"][0].summary()["rbo"]
+    assert jittered != steady
