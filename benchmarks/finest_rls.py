@@ -174,11 +174,14 @@ def cost_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
     for model_name in args.cost_models:
         seed_everything(0)
         model = build_model(model_name, split.train.n_items, MODELS[model_name])
-        plain = train(model, split.train, TrainConfig(epochs=3, seed=0))
-        plain_s = float(np.median([e.seconds for e in plain.epochs]))
         other = copy.deepcopy(model)
-        tuned = finest_finetune(other, split.train, model, FinestConfig(epochs=3))
-        finest_s = float(np.median([e.seconds for e in tuned.epochs]))
+        plain_times, finest_times = [], []
+        for rounds in range(args.cost_rounds):  # alternated: this machine's speed drifts by tens of % in minutes
+            plain = train(model, split.train, TrainConfig(epochs=1, seed=rounds))
+            tuned = finest_finetune(other, split.train, model, FinestConfig(epochs=1, seed=rounds))
+            plain_times.append(plain.epochs[0].seconds)
+            finest_times.append(tuned.epochs[0].seconds)
+        plain_s, finest_s = float(np.median(plain_times)), float(np.median(finest_times))
         t0 = time.perf_counter()
         evaluate(model, split.test, exclude_history=False)
         eval_s = time.perf_counter() - t0
@@ -227,6 +230,7 @@ def main() -> None:
         default=0.0,
         help="relative noise on Θ''s initial weights (1e-7: float32's ulp, as GPU run-to-run differences)",
     )
+    parser.add_argument("--cost-rounds", type=int, default=5, help="plain and FINEST epochs, alternated, per model")
     parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
     args = parser.parse_args()
