@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import sys
 import time
@@ -64,6 +65,18 @@ def foursquare() -> tuple[InteractionLog, Split]:
     logging.basicConfig(level=logging.WARNING)
     log = read_log(DATA, min_interactions=10)
     return log, temporal_split(log)
+
+
+def apply_model_setting(setting: str) -> None:
+    """``MODEL.KEY=VALUE`` -> MODELS[MODEL][KEY] = VALUE (a JSON number or literal, else the string)."""
+    name, _, value = setting.partition("=")
+    model, _, key = name.partition(".")
+    if model not in MODELS or not key or not value:
+        raise SystemExit(f"--model-set wants MODEL.KEY=VALUE with MODEL in {sorted(MODELS)}, got {setting!r}")
+    try:
+        MODELS[model][key] = json.loads(value)
+    except json.JSONDecodeError:
+        MODELS[model][key] = value
 
 
 def rls_config(
@@ -230,10 +243,19 @@ def main() -> None:
         default=0.0,
         help="relative noise on Θ''s initial weights (1e-7: float32's ulp, as GPU run-to-run differences)",
     )
+    parser.add_argument(
+        "--model-set",
+        nargs="+",
+        default=[],
+        metavar="MODEL.KEY=VALUE",
+        help="override a model's config, e.g. sasrec.loss=bce (TiSASRec's one-negative BCE)",
+    )
     parser.add_argument("--cost-rounds", type=int, default=5, help="plain and FINEST epochs, alternated, per model")
     parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
     args = parser.parse_args()
+    for setting in args.model_set:
+        apply_model_setting(setting)
     log, split = foursquare()
     print(
         f"foursquare: {log.n_users} users, {log.n_items} items, {log.n_interactions} interactions, "
@@ -245,7 +267,8 @@ def main() -> None:
     settings = (
         f"Θ and Θ' {args.epochs} epochs, batches of {args.batch_size}; FINEST {args.finest_epochs} epochs, "
         f"Eq. 3 reduction {args.reduction}, "
-        f"λ {args.lam}; perturbation ratio {args.ratio}; Θ' initial-weight jitter {args.init_jitter}."
+        f"λ {args.lam}; perturbation ratio {args.ratio}; Θ' initial-weight jitter {args.init_jitter}; "
+        f"model configs {', '.join(f'{m} {MODELS[m]}' for m in args.models) or '-'}."
     )
     write_results(args.name, rows, notes=f"{settings} Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.")
 
