@@ -10,7 +10,7 @@ import torch
 from training.data.log import InteractionLog
 from training.data.strong_generalisation import strong_generalisation
 from training.methods.adversary import adversary_step, build_adversary, normalised_weights
-from training.methods.larm import ItemItem, LarmConfig, fit_larm, learner_loss, rank_loss
+from training.methods.larm import ItemItem, LarmConfig, fit_larm, learner_loss, rank_loss, user_weights
 from training.models.ease import fit_ease
 
 
@@ -97,3 +97,22 @@ def test_ease_warm_start_needs_weights() -> None:
     w0 = fit_ease(split.train, 1e-3)
     result = fit_larm(split.train, LarmConfig(init="ease", c=1e-3, epochs=1, device="cpu"), init_weights=w0)
     assert result.weights.shape == (20, 20)
+
+
+def test_closed_form_learner_is_the_weighted_ease_of_its_adversary() -> None:
+    split = small_split()
+    config = LarmConfig(variant="r-larm", c=1e-3, b=1e-2, lr=1e-2, batch_size=32, epochs=3, k=10, learner="closed-form")
+    result = fit_larm(split.train, config)  # no validation: the last epoch's W is kept
+    assert result.epochs[-1].adversary_objective is not None
+    theta = user_weights(result.adversary, split.train, 32, torch.device("cpu"))
+    assert theta.mean() == pytest.approx(1.0) and theta.std() > 0  # the adversary moved the weights apart
+    np.testing.assert_allclose(result.weights, fit_ease(split.train, 1e-3, theta), atol=1e-5)
+    assert np.all(np.diag(result.weights) == 0.0)
+
+
+def test_closed_form_learner_is_plain_ease_during_warm_up_and_takes_no_init() -> None:
+    split = small_split()
+    config = LarmConfig(c=1e-3, epochs=1, warmup=1, k=10, batch_size=32, learner="closed-form")
+    np.testing.assert_allclose(fit_larm(split.train, config).weights, fit_ease(split.train, 1e-3), atol=1e-6)
+    with pytest.raises(ValueError, match="closed-form"):
+        fit_larm(split.train, config, init_weights=fit_ease(split.train, 1e-3))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from training.data.log import InteractionLog
-from training.data.strong_generalisation import strong_generalisation
+from training.data.strong_generalisation import strong_generalisation, strong_generalisation_folds
 from training.evaluation.heldout import evaluate_heldout, ndcg_at_k, recall_at_k
 
 
@@ -42,6 +42,28 @@ def test_split_is_seeded() -> None:
     a, b = strong_generalisation(tiny_log(), 5, 5, seed=7), strong_generalisation(tiny_log(), 5, 5, seed=7)
     np.testing.assert_array_equal(a.test.users, b.test.users)
     assert (a.test.targets != b.test.targets).nnz == 0
+
+
+def test_k_folds_make_every_user_a_test_user_exactly_once() -> None:
+    log, k = tiny_log(), 5
+    splits = [strong_generalisation_folds(log, k, f, seed=2) for f in range(k)]
+    tested = np.concatenate([s.test.users for s in splits])
+    assert sorted(tested.tolist()) == list(range(50))  # every tiny_log user has >= 5 items: none dropped
+    for f, split in enumerate(splits):
+        train, valid, test = set(split.train_users), set(split.valid.users), set(split.test.users)
+        assert not train & valid and not train & test and not valid & test
+        assert len(train) + len(valid) + len(test) == 50
+        assert valid == set(splits[(f + 1) % k].test.users)  # fold f + 1 validates split f
+
+
+def test_k_fold_splits_are_seeded_and_reject_bad_arguments() -> None:
+    a, b = strong_generalisation_folds(tiny_log(), 4, 1, seed=5), strong_generalisation_folds(tiny_log(), 4, 1, seed=5)
+    np.testing.assert_array_equal(a.test.users, b.test.users)
+    assert (a.test.fold_in != b.test.fold_in).nnz == 0
+    with pytest.raises(ValueError, match="n_folds"):
+        strong_generalisation_folds(tiny_log(), 2, 0)
+    with pytest.raises(ValueError, match="fold must be"):
+        strong_generalisation_folds(tiny_log(), 4, 4)
 
 
 def test_held_out_items_unknown_to_training_are_dropped() -> None:

@@ -11,6 +11,13 @@ by X_i W (the current iterate, no gradient to W); R-LARM(NN) uses the one-hidden
 Both players use Adam with the same learning rate (Sec. 5.1); the adversary moves only after K warm-up
 epochs (Alg. 1-2 line 4); validation NDCG@100 after each epoch, stopping after ``patience`` epochs
 below the peak or at ``epochs`` (Sec. 5.1: 5 and 100), keeping the best W.
+
+``learner="closed-form"`` (beyond the paper): for a fixed adversary the learner's problem is Eq. 8 with
+theta_i = sigma_i / mean(sigma) (Eq. 9's normaliser z over the whole data rather than per mini-batch), a
+weighted EASE with a closed form. The adversary takes its Adam steps over the epoch's mini-batches against
+the current W, then W is replaced by that exact minimiser. This removes the learner's optimiser noise: on
+ml-1m the Adam learner, started from EASE, only drifts below it on validation, while the exact learner
+shows what the adversary's weights themselves do.
 """
 
 from __future__ import annotations
@@ -31,9 +38,19 @@ from training.data.strong_generalisation import HeldOut
 from training.device import pick_device
 from training.evaluation.heldout import dense_rows, evaluate_heldout, item_item_scorer, ndcg_at_k
 from training.methods.adversary import Adversary, adversary_step, build_adversary, normalised_weights
+from training.models.ease import fit_ease
 from training.optim import adam
 
-__all__ = ["ItemItem", "LarmConfig", "LarmEpoch", "LarmResult", "fit_larm", "learner_loss", "rank_loss"]
+__all__ = [
+    "ItemItem",
+    "LarmConfig",
+    "LarmEpoch",
+    "LarmResult",
+    "fit_larm",
+    "learner_loss",
+    "rank_loss",
+    "user_weights",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +70,9 @@ class LarmConfig:
     warmup: int = 1  # K of Alg. 1-2; Sec. 5.1: adversarial updates after the first epoch (K > 0)
     k: int = 100  # NDCG@k of the rank loss (Eq. 10-11) and of validation (Sec. 5)
     init: Literal["glorot", "ease"] = "glorot"  # W's start: GlorotNormal (Sec. 5.1) or a given EASE solution
+    # adam: Alg. 1-2 as printed (Sec. 5.1); closed-form: W is the exact weighted EASE for the current
+    # adversary after each epoch (module docstring), starting from EASE, so ``init`` does not apply
+    learner: Literal["adam", "closed-form"] = "adam"
     seed: int = 0  # initialisation and mini-batch order
     device: str = "auto"  # CUDA when present, else CPU
     max_seconds: float | None = None  # wall-time budget: stop after the epoch that crosses it
@@ -60,6 +80,8 @@ class LarmConfig:
     def __post_init__(self) -> None:
         if self.variant not in ("arm", "r-larm", "r-larm-nn"):
             raise ValueError(f"variant must be arm, r-larm or r-larm-nn, got {self.variant!r}")
+        if self.learner not in ("adam", "closed-form"):
+            raise ValueError(f"learner must be adam or closed-form, got {self.learner!r}")
         if self.c < 0 or self.b < 0 or self.lr <= 0 or self.batch_size < 2 or self.epochs < 1 or self.k < 1:
             raise ValueError("c, b >= 0, lr > 0, batch_size >= 2, epochs >= 1 and k >= 1 are required")
 
@@ -126,6 +148,17 @@ class LarmResult:
         return float(np.mean([e.seconds for e in self.epochs])) if self.epochs else 0.0
 
 
+@torch.no_grad()
+def user_weights(adversary: Adversary, train: sp.csr_matrix, batch_size: int, device: torch.device) -> np.ndarray:
+    """theta_i = sigma_i / mean(sigma) over every training user: (m,), mean 1 (Eq. 8-9, z over the whole data)."""
+    logits = [
+        adversary(dense_rows(train, start, min(start + batch_size, train.shape[0]), device))
+        for start in range(0, train.shape[0], batch_size)
+    ]
+    sigma = torch.sigmoid(torch.cat(logits)).double().cpu().numpy()  # (m,)
+    return sigma / sigma.mean()
+
+
 def fit_larm(
     train: sp.csr_matrix,
     config: LarmConfig,
@@ -135,14 +168,18 @@ def fit_larm(
     on_epoch: Callable[[LarmEpoch], None] | None = None,
 ) -> LarmResult:
     """Algorithm 1 (ARM) or 2 (R-LARM, R-LARM(NN)) on the training rows X (m, n)."""
-    if (config.init == "ease") != (init_weights is not None):
+    closed_form = config.learner == "closed-form"
+    if closed_form and init_weights is not None:
+        raise ValueError("learner='closed-form' starts from the EASE solution it computes; pass no init_weights")
+    if not closed_form and (config.init == "ease") != (init_weights is not None):
         raise ValueError("init='ease' needs init_weights (an EASE solution); init='glorot' takes none")
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     n = train.shape[1]
-    learner = ItemItem(n, init_weights).to(device)
+    learner = ItemItem(n, fit_ease(train, config.c) if closed_form else init_weights).to(device)
+    learner.weight.requires_grad_(not closed_form)
     adversary = build_adversary(n, "nn" if config.variant == "r-larm-nn" else "linear", config.hidden).to(device)
-    learner_opt = adam(learner.parameters(), lr=config.lr)  # Sec. 5.1: Adam, equal rates
+    learner_opt = None if closed_form else adam(learner.parameters(), lr=config.lr)  # Sec. 5.1: Adam, equal rates
     adversary_opt = adam(adversary.parameters(), lr=config.lr)
     order_rng = np.random.default_rng(config.seed)
     result = LarmResult(learner.masked().detach().cpu().numpy(), adversary)
@@ -155,17 +192,22 @@ def fit_larm(
         rows = sp.csr_matrix(train[order_rng.permutation(train.shape[0])])  # Alg. line 3: shuffled rows
         for start in range(0, rows.shape[0], config.batch_size):
             x = dense_rows(rows, start, min(start + config.batch_size, rows.shape[0]), device)  # (B, N)
-            scores = learner(x)  # (B, N) = X W
+            scores = learner(x)  # (B, N) = X W (no graph for the closed-form learner)
             if epoch > config.warmup:  # Alg. 1-2 lines 4-7: the adversary ascends
                 user_loss = rank_loss(scores, x, config.k) if config.rank_adversary else (x - scores).pow(2).mean(1)
                 objectives.append(adversary_step(adversary, adversary_opt, x, user_loss, config.b))
             with torch.no_grad():
                 p = normalised_weights(adversary(x))  # (B,) the current adversary's weights
             loss = learner_loss(x, scores, p, learner.masked(), config.c)  # Alg. 1-2 lines 8-9
-            learner_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            learner_opt.step()
+            if learner_opt is not None:
+                learner_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                learner_opt.step()
             losses.append(float(loss.detach()))
+        if closed_form and epoch > config.warmup:  # the learner's best response to the moved adversary
+            theta = user_weights(adversary, train, config.batch_size, device)
+            with torch.no_grad():
+                learner.weight.copy_(torch.from_numpy(fit_ease(train, config.c, theta).astype(np.float32)))
         valid_ndcg = None
         if valid is not None and len(valid):
             valid_ndcg = evaluate_heldout(
