@@ -121,7 +121,8 @@ def summarise(runs: list[dict[str, float]], baseline: list[dict[str, float]] | N
 
 def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    thetas: dict[tuple[str, str, int], SequentialModel] = {}  # Θ depends on model, regime and seed only
+    # Θ depends on model, streams and seed only; the noise floor's Θ is the shared-stream one (training/rls.py)
+    thetas: dict[tuple[str, str, int], SequentialModel] = {}
     for model in args.models:
         for regime in args.regimes:
             perturbations = ["none"] if regime == "different-seed" else args.perturbations
@@ -142,7 +143,7 @@ def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
                         batch_size=args.batch_size,
                         init_jitter=args.init_jitter,
                     )
-                    key = (model, regime, seed)
+                    key = (model, "independent" if regime == "independent-stream" else "shared", seed)
                     if key not in thetas:
                         print(f"    train Θ ({model}, {regime}, seed {seed})", flush=True)
                         thetas[key] = train_theta(split, cfg)

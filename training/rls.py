@@ -18,8 +18,9 @@ Regimes of the ``original`` row, named in every table:
 - ``shared-stream``: as the official FINEST code, one random stream drives shuffling and sampling and its
   first use shuffles the training interactions, so any change to the data changes every later draw and
   the whole training trajectory diverges (the regime of the paper's tables);
-- ``different-seed``: Θ' is trained on the *unchanged* data with another seed: the noise floor (no
-  fine-tuning rows: there is no perturbed data to fine-tune on).
+- ``different-seed``: Θ' is trained on the *unchanged* data with another seed, each run with one stream
+  as in the official code (so Θ is the shared-stream Θ): the noise floor (no fine-tuning rows: there is
+  no perturbed data to fine-tune on).
 
 ``init_jitter`` (any regime) multiplies each of Θ''s initial weights by (1 + jitter * N(0, 1)) from a
 stream of its own: at ~1e-7 (float32's ulp) it stands in for the run-to-run differences of
@@ -86,7 +87,9 @@ class RLSConfig:
 
 
 def _streams(data: InteractionLog, seed: int, regime: Regime) -> tuple[torch.Generator, torch.Generator]:
-    if regime == "shared-stream":
+    """Data-order and sampling streams. The noise floor trains both models as the official code does (one
+    stream per run), so its Θ is the shared-stream Θ and a benchmark trains it once for both regimes."""
+    if regime in ("shared-stream", "different-seed"):
         shared = torch.Generator().manual_seed(seed)
         torch.randperm(data.n_interactions, generator=shared)  # first use depends on the data size
         return shared, shared

@@ -6,7 +6,7 @@ from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods.finest import FinestConfig
 from training.models import build_model
 from training.perturbation import PerturbationConfig
-from training.rls import RLSConfig, _jitter, run_rls
+from training.rls import RLSConfig, _jitter, run_rls, train_theta
 from training.trainer import TrainConfig
 
 
@@ -51,6 +51,14 @@ def test_the_noise_floor_regime_refuses_fine_tuning_rows() -> None:
     split = temporal_split(synthetic_log(SyntheticConfig(n_users=20, n_items=20, min_len=5, max_len=8)))
     with pytest.raises(ValueError, match="different-seed"):
         run_rls(split, _tiny_config(regime="different-seed", methods=("original", "finest")))
+
+
+def test_the_noise_floor_shares_theta_with_the_shared_stream_regime() -> None:
+    split = temporal_split(synthetic_log(SyntheticConfig(n_users=30, n_items=20, min_len=5, max_len=10)))
+    shared = train_theta(split, _tiny_config(train=TrainConfig(epochs=1, batch_size=8)))
+    floor = train_theta(split, _tiny_config(train=TrainConfig(epochs=1, batch_size=8), regime="different-seed"))
+    for a, b in zip(shared.parameters(), floor.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_init_jitter_nudges_theta_primes_initial_weights_only_and_leaves_the_global_stream_alone() -> None:
