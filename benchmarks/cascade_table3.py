@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import sys
 import time
@@ -30,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_io import RESULTS, write_results
+from results_io import RESULTS, merge_results, write_results
 
 from training.data.formats import read_log
 from training.data.splits import Split, leave_one_out
@@ -231,10 +230,7 @@ def main() -> None:
     parser.add_argument("--notes-file", type=Path, default=None, help="extra notes for the merged results")
     args = parser.parse_args()
     if args.merge_from:
-        merged = [row for name in args.merge_from for row in json.loads((RESULTS / f"{name}.json").read_text())["rows"]]
-        sources = ", ".join(f"`{n}`" for n in args.merge_from)
-        extra = args.notes_file.read_text(encoding="utf-8") if args.notes_file else ""
-        write_results(args.name, merged, notes=f"Merged from {sources} (see their notes).\n\n{extra}".strip())
+        merge_results(args.name, args.merge_from, args.notes_file)
         return
     if args.threads:
         torch.set_num_threads(args.threads)

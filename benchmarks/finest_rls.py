@@ -30,7 +30,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_io import write_results
+from results_io import merge_results, write_results
 
 from training.data.formats import read_log
 from training.data.log import InteractionLog
@@ -254,7 +254,12 @@ def main() -> None:
     parser.add_argument("--cost-rounds", type=int, default=5, help="plain and FINEST epochs, alternated, per model")
     parser.add_argument("--cost-models", nargs="*", default=["bert4rec", "sasrec", "lstm"])
     parser.add_argument("--name", default="finest")
+    parser.add_argument("--merge-from", nargs="*", default=[], help="only merge these results (NAME) into --name")
+    parser.add_argument("--notes-file", type=Path, default=None, help="extra notes for the merged results")
     args = parser.parse_args()
+    if args.merge_from:
+        merge_results(args.name, args.merge_from, args.notes_file)
+        return
     for setting in args.model_set:
         apply_model_setting(setting)
     log, split = foursquare()

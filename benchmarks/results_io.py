@@ -60,3 +60,16 @@ def write_results(name: str, rows: list[dict[str, Any]], notes: str = "") -> Pat
     payload = {"benchmark": name, "date": date, "machine": machine(), "command": command(), "rows": rows}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return md
+
+
+def merge_results(name: str, sources: list[str], notes_file: Path | None = None) -> Path:
+    """Write NAME from the rows of earlier results SOURCES (each row tagged with its `source`), with their
+    notes pointed at and ``notes_file``'s text below."""
+    rows = [
+        {**row, "source": source}
+        for source in sources
+        for row in json.loads((RESULTS / f"{source}.json").read_text(encoding="utf-8"))["rows"]
+    ]
+    listed = ", ".join(f"`{source}`" for source in sources)
+    extra = notes_file.read_text(encoding="utf-8") if notes_file else ""
+    return write_results(name, rows, notes=f"Merged from {listed} (see their notes).\n\n{extra}".strip())
