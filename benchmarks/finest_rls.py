@@ -41,7 +41,7 @@ from training.methods.finest import FinestConfig, finest_finetune
 from training.models import build_model
 from training.models.base import SequentialModel
 from training.perturbation import PerturbationConfig
-from training.rls import Regime, RLSConfig, run_rls, train_theta
+from training.rls import Regime, RLSConfig, run_rls, stream_layout, train_theta
 from training.trainer import TrainConfig, seed_everything, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
@@ -121,8 +121,7 @@ def summarise(runs: list[dict[str, float]], baseline: list[dict[str, float]] | N
 
 def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    # Θ depends on model, streams and seed only; the noise floor's Θ is the shared-stream one (training/rls.py)
-    thetas: dict[tuple[str, str, int], SequentialModel] = {}
+    thetas: dict[tuple[str, str, int], SequentialModel] = {}  # Θ depends on model, stream layout and seed only
     for model in args.models:
         for regime in args.regimes:
             perturbations = ["none"] if regime == "different-seed" else args.perturbations
@@ -143,7 +142,7 @@ def stability_rows(args: argparse.Namespace, split) -> list[dict[str, object]]:
                         batch_size=args.batch_size,
                         init_jitter=args.init_jitter,
                     )
-                    key = (model, "independent" if regime == "independent-stream" else "shared", seed)
+                    key = (model, stream_layout(regime), seed)
                     if key not in thetas:
                         print(f"    train Θ ({model}, {regime}, seed {seed})", flush=True)
                         thetas[key] = train_theta(split, cfg)

@@ -86,10 +86,14 @@ class RLSConfig:
     init_jitter: float = 0.0  # relative noise on Θ''s initial weights; 0: Θ' starts from Θ's exact weights
 
 
+def stream_layout(regime: Regime) -> Literal["shared", "independent"]:
+    """How ``regime`` draws data order and sampling: regimes with one layout train the same Θ. The noise
+    floor trains both models as the official code does (one stream per run), so its Θ is the shared-stream Θ."""
+    return "independent" if regime == "independent-stream" else "shared"
+
+
 def _streams(data: InteractionLog, seed: int, regime: Regime) -> tuple[torch.Generator, torch.Generator]:
-    """Data-order and sampling streams. The noise floor trains both models as the official code does (one
-    stream per run), so its Θ is the shared-stream Θ and a benchmark trains it once for both regimes."""
-    if regime in ("shared-stream", "different-seed"):
+    if stream_layout(regime) == "shared":
         shared = torch.Generator().manual_seed(seed)
         torch.randperm(data.n_interactions, generator=shared)  # first use depends on the data size
         return shared, shared
