@@ -99,7 +99,7 @@ def base_model(dataset: str, kind: str, split: Split, n_items: int, args: argpar
     """The trained base (from the cache when present) and its schedule: epochs, best epoch, wall_s."""
     config = model_config(kind, dataset, args)
     tag = "-".join(f"{k}{v}" for k, v in sorted(config.items()))
-    path = CACHE / f"{dataset}-{kind}-{tag}-m{args.base_minutes:g}-s{args.seed}.pt"
+    path = CACHE / f"{dataset}-{kind}-{tag}-m{args.base_minutes:g}-p{args.patience}-s{args.seed}.pt"
     seed_everything(args.seed)
     model = build_model(kind, n_items, config)
     if path.is_file():
@@ -257,6 +257,7 @@ def main() -> None:
                     "dataset": dataset,
                     "model": kind,
                     "method": method,
+                    "loss": args.loss,
                     "eps": eps if method in CASCADE_VARIANTS else (args.sao_eps if method == "sao" else None),
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
@@ -290,11 +291,12 @@ def notes(args: argparse.Namespace) -> str:
         "paper's Table 3. Every method fine-tunes a copy of the same base; validation picks the best epoch of each "
         "phase (`best_epoch`), the test metrics are reported there. `epochs` / `wall_s`: the phase of that row "
         f"(base row: base training); budgets: base {args.base_minutes:g} min, adversarial {args.adv_minutes:g} min "
-        f"or {args.adv_epochs} epochs per method (paper: 500 + 100 epochs on an A100). Base loss `{args.loss}` "
+        f"or {args.adv_epochs} epochs per method (paper: 500 + 100 epochs on an A100); the base stops early after "
+        f"{args.patience} validations (every {args.eval_every} epochs) without a gain. Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
         f"L2 1e-5 in the adversarial phase; SAO ε = {args.sao_eps:g}, λ = 1. `continue` is a control: plain "
-        "training of the base for the same budget. CPU only, 2 cores shared with other jobs."
+        "training of the base for the same budget. CPU only (2 cores)."
     )
 
 
