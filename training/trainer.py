@@ -54,8 +54,9 @@ class TrainConfig:
 class EpochReport:
     epoch: int
     loss: float
-    seconds: float
+    seconds: float  # the whole epoch: training and, when it ran, validation
     valid: dict[str, float] | None = None
+    train_seconds: float | None = None  # the training passes alone (epoch costs compare these)
 
 
 @dataclass
@@ -120,12 +121,13 @@ def train(
             total, count = total + float(loss.detach()), count + 1
             if on_batch is not None:
                 on_batch(step, windows.n_batches(config.batch_size))
+        trained_s = time.perf_counter() - t0
         over_budget = config.max_seconds is not None and time.perf_counter() - started > config.max_seconds
         last = epoch == config.epochs or over_budget
         metrics = None
         if valid is not None and len(valid) and (epoch % config.eval_every == 0 or last):
             metrics = evaluate(model, valid, exclude_history=config.exclude_history).metrics
-        report = EpochReport(epoch, total / max(count, 1), time.perf_counter() - t0, metrics)
+        report = EpochReport(epoch, total / max(count, 1), time.perf_counter() - t0, metrics, trained_s)
         result.epochs.append(report)
         log.info("epoch %d loss %.4f (%.1fs) %s", epoch, report.loss, report.seconds, metrics or "")
         if on_epoch is not None:
