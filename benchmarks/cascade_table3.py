@@ -165,10 +165,9 @@ def finetune(
 def epoch_times(result: TrainResult) -> dict[str, float]:
     """Mean seconds per epoch: whole epochs (with validation) and the training passes alone."""
     n = len(result.epochs)
-    train_s = [e.train_seconds if e.train_seconds is not None else e.seconds for e in result.epochs]
     return {
         "s_per_epoch": round(sum(e.seconds for e in result.epochs) / n, 1),
-        "train_s_per_epoch": round(sum(train_s) / n, 1),
+        "train_s_per_epoch": round(sum(e.train_seconds for e in result.epochs) / n, 1),
     }
 
 

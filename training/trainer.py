@@ -55,8 +55,8 @@ class EpochReport:
     epoch: int
     loss: float
     seconds: float  # the whole epoch: training and, when it ran, validation
+    train_seconds: float  # the training passes alone (epoch costs compare these)
     valid: dict[str, float] | None = None
-    train_seconds: float | None = None  # the training passes alone (epoch costs compare these)
 
 
 @dataclass
@@ -127,7 +127,7 @@ def train(
         metrics = None
         if valid is not None and len(valid) and (epoch % config.eval_every == 0 or last):
             metrics = evaluate(model, valid, exclude_history=config.exclude_history).metrics
-        report = EpochReport(epoch, total / max(count, 1), time.perf_counter() - t0, metrics, trained_s)
+        report = EpochReport(epoch, total / max(count, 1), time.perf_counter() - t0, trained_s, metrics)
         result.epochs.append(report)
         log.info("epoch %d loss %.4f (%.1fs) %s", epoch, report.loss, report.seconds, metrics or "")
         if on_epoch is not None:
