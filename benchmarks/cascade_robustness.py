@@ -25,9 +25,12 @@ def subset(data: EvalSet, n: int, seed: int) -> EvalSet:
 
 
 def robustness_rows(
-    dataset: str, kind: str, models: dict[str, SequentialModel], split: Split, users: int, seed: int
+    name: str, dataset: str, kind: str, models: dict[str, SequentialModel], split: Split, users: int, seed: int
 ) -> list[dict[str, Any]]:
-    """One row per (method, setting): metrics under worst-case replacement and the drop from clean (%)."""
+    """One row per (method, setting): metrics under worst-case replacement and the drop from clean (%).
+
+    The Fig. 6 plot goes to ``{name}-{dataset}-{kind}.png`` beside the run's results.
+    """
     test = subset(split.test, users, seed)
     rows: list[dict[str, Any]] = []
     for method, model in models.items():
@@ -37,7 +40,7 @@ def robustness_rows(
             row = {"dataset": dataset, "model": kind, "method": method, "users": len(test), **r}
             rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
             print(f"  robustness {rows[-1]}", flush=True)
-    plot_last_k(rows, RESULTS / f"cascade-robustness-{dataset}-{kind}.png")
+    plot_last_k(rows, RESULTS / f"{name}-{dataset}-{kind}.png")
     return rows
 
 

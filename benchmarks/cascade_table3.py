@@ -290,8 +290,9 @@ def main() -> None:
             if args.robustness:
                 from cascade_robustness import robustness_rows
 
-                robust_rows += robustness_rows(dataset, kind, tuned, split, args.robust_users, args.seed)
-                write_results(f"{args.name}-robustness", robust_rows, notes=robust_notes())
+                robust_name = f"{args.name}-robustness"
+                robust_rows += robustness_rows(robust_name, dataset, kind, tuned, split, args.robust_users, args.seed)
+                write_results(robust_name, robust_rows, notes=robust_notes())
     print(f"results in {RESULTS}", flush=True)
 
 
