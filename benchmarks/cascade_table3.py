@@ -85,7 +85,9 @@ PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
     ("video-games", "gru4rec", "base"): (0.0442, 0.0872),
     ("video-games", "gru4rec", "adv_cas"): (0.0520, 0.0993),
 }
-METHODS = ["base", "continue", *CASCADE_VARIANTS, "sao"]
+# controls: `continue` trains on with the base's schedule (no L2); `continue_l2` is Eq. 10 with λ1 = λ2 = 0, i.e. the
+# adversarial phase's own schedule (L2 1e-5) without its adversarial terms, which isolates what those terms add
+METHODS = ["base", "continue", "continue_l2", *CASCADE_VARIANTS, "sao"]
 
 
 def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -152,7 +154,8 @@ def finetune(
         result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
     else:
         eps = args.eps if eps is None else eps
-        cascade = CascadeConfig(variant=method, eps=eps, **budget)  # type: ignore[arg-type]
+        off = {"variant": "adv_cas", "lam1": 0.0, "lam2": 0.0} if method == "continue_l2" else {"variant": method}
+        cascade = CascadeConfig(eps=eps, **off, **budget)  # type: ignore[arg-type]
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
     return {
         "epochs": len(result.epochs),
@@ -306,8 +309,9 @@ def notes(args: argparse.Namespace) -> str:
         f"{args.patience} validations (every {args.eval_every} epochs) without a gain. Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
-        f"L2 1e-5 in the adversarial phase; SAO ε = {args.sao_eps:g}, λ = 1. `continue` is a control: plain "
-        "training of the base for the same budget. CPU only (2 cores)."
+        f"L2 1e-5 in the adversarial phase; SAO ε = {args.sao_eps:g}, λ = 1. `continue_l2` is a control: Eq. 10 "
+        "with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no adversarial terms). `continue` is a control: "
+        "plain training of the base (its schedule, no L2) for the same budget. CPU only (2 cores)."
     )
 
 

@@ -24,6 +24,12 @@ or full-softmax cross-entropy, which our SASRec bases use), and ``L_adv2`` is al
 sampled negative, as written in the paper; with a BCE base the two coincide with the paper.
 
 Variants (Table 3 baselines and Table 4 ablation) are switches, see :data:`SWITCHES`.
+
+Cost: per batch, level 1 adds three encoder forward passes (the dropout-off clean pass, the pass at the
+random start, ŵ) and two backward passes (the direction's, to the input only, and ŵ's share of the update)
+to the base's one forward and one backward. Where the encoder dominates an epoch (BCE with one negative)
+an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.0x); with a full-softmax output
+layer, which the extra passes do not repeat, about 1.7x (``benchmarks/cascade_table3.py --cost``).
 """
 
 from __future__ import annotations
