@@ -139,6 +139,16 @@ def test_each_variant_switches_the_right_terms(trained, variant: str) -> None:
     assert switches.cross_sequence == (variant in ("adv_cas", "adv_cas_2"))
 
 
+def test_zero_lambdas_leave_only_the_clean_loss_and_no_perturbed_pass(trained) -> None:
+    """The benchmark's `continue_l2` control: Eq. 10 with λ1 = λ2 = 0 is plain training."""
+    log, model = trained
+    config = CascadeConfig(variant="adv_cas", lam1=0.0, lam2=0.0)
+    objective = CascadeLoss(cascade_matrix(log, model.max_len, config), config)
+    terms, deltas = _recorded_deltas(model, objective, _batch(log, model.max_len))
+    assert set(terms) == {"clean"}
+    assert deltas == []
+
+
 @pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
 def test_adv_cas_trains_a_tiny_model_without_nan(kind: str) -> None:
     log = synthetic_log(SyntheticConfig(n_users=50, n_items=30, min_len=4, max_len=12))

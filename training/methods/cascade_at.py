@@ -28,7 +28,7 @@ Variants (Table 3 baselines and Table 4 ablation) are switches, see :data:`SWITC
 Cost: per batch, level 1 adds three encoder forward passes (the dropout-off clean pass, the pass at the
 random start, ŵ) and two backward passes (the direction's, to the input only, and ŵ's share of the update)
 to the base's one forward and one backward. Where the encoder dominates an epoch (BCE with one negative)
-an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.0x); with a full-softmax output
+an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.3x); with a full-softmax output
 layer, which the extra passes do not repeat, about 1.7x (``benchmarks/cascade_table3.py --cost``).
 """
 
