@@ -261,7 +261,8 @@ def main() -> None:
             runs = [(m, args.eps) for m in args.methods] + [("adv_cas", e) for e in args.eps_extra]
             for method, eps in runs:
                 model = base if method == "base" else copy.deepcopy(base)
-                print(f"  -- {method} (eps {eps})", flush=True)
+                used_eps = eps if method in CASCADE_VARIANTS else (args.sao_eps if method == "sao" else None)
+                print(f"  -- {method} (eps {used_eps})", flush=True)
                 info = base_info if method == "base" else finetune(method, model, split, args, eps)
                 test = evaluate(model, split.test, exclude_history=True).metrics
                 paper = PAPER.get((dataset, kind, method), (None, None))
@@ -270,7 +271,7 @@ def main() -> None:
                     "model": kind,
                     "method": method,
                     "loss": args.loss,
-                    "eps": eps if method in CASCADE_VARIANTS else (args.sao_eps if method == "sao" else None),
+                    "eps": used_eps,
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
                     "epochs": info["epochs"],
