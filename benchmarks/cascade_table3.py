@@ -118,8 +118,7 @@ def base_model(dataset: str, kind: str, split: Split, n_items: int, args: argpar
         weight_decay=args.base_l2,
     )
     result = train(model, split.train, schedule, valid=split.valid, on_epoch=show(time.perf_counter()))
-    info = {"epochs": len(result.epochs), "best_epoch": result.best_epoch, "wall_s": round(result.wall_s, 1)}
-    info |= epoch_times(result)
+    info = schedule_info(result)
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save({"state": model.state_dict(), "info": info}, path)
     return model, info
@@ -141,8 +140,8 @@ def show(started: float) -> Any:
 def finetune(
     method: str, model: SequentialModel, split: Split, args: argparse.Namespace, eps: float | None = None
 ) -> dict[str, Any]:
-    """Fine-tune ``model`` in place with ``method`` (cascade variants at ``eps``, default ``--eps``); its
-    schedule (epochs, best epoch, wall_s)."""
+    """Fine-tune ``model`` in place with ``method`` (cascade variants and SAO at ``eps``, default ``--eps`` /
+    the first ``--sao-eps``); its schedule (epochs, best epoch, wall_s) and best validation NDCG@10."""
     budget = {"epochs": args.adv_epochs, "max_seconds": args.adv_minutes * 60, "seed": args.seed}
     on_epoch = show(time.perf_counter())
     valid = split.valid if args.adv_valid else None
@@ -150,19 +149,35 @@ def finetune(
         schedule = TrainConfig(eval_every=1, weight_decay=args.base_l2, **budget)  # type: ignore[arg-type]
         result = train(model, split.train, schedule, valid=valid, on_epoch=on_epoch)
     elif method == "sao":
-        config = SaoConfig(eps=args.sao_eps, **budget)  # type: ignore[arg-type]
+        config = SaoConfig(eps=args.sao_eps[0] if eps is None else eps, **budget)  # type: ignore[arg-type]
         result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
     else:
         eps = args.eps if eps is None else eps
         off = {"variant": "adv_cas", "lam1": 0.0, "lam2": 0.0} if method == "continue_l2" else {"variant": method}
         cascade = CascadeConfig(eps=eps, **off, **budget)  # type: ignore[arg-type]
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
+    return schedule_info(result)
+
+
+def schedule_info(result: TrainResult) -> dict[str, Any]:
+    """What a row reports of a training phase: its epochs, best epoch, wall time, epoch times and the best
+    validation NDCG@10 (None without validation), by which a grid (e.g. SAO's ε) is chosen."""
+    best = result.best_valid["ndcg@10"] if result.best_valid else None
     return {
         "epochs": len(result.epochs),
         "best_epoch": result.best_epoch,
         "wall_s": round(result.wall_s, 1),
+        "valid_ndcg@10": None if best is None else round(best, 4),
         **epoch_times(result),
     }
+
+
+def method_runs(args: argparse.Namespace) -> list[tuple[str, float]]:
+    """(method, ε) per row, in ``--methods`` order: SAO once per ``--sao-eps``, then adv_cas per ``--eps-extra``."""
+    runs: list[tuple[str, float]] = []
+    for method in args.methods:
+        runs += [("sao", e) for e in args.sao_eps] if method == "sao" else [(method, args.eps)]
+    return runs + [("adv_cas", e) for e in args.eps_extra]
 
 
 def epoch_times(result: TrainResult) -> dict[str, float]:
@@ -226,7 +241,9 @@ def main() -> None:
     parser.add_argument("--adv-epochs", type=int, default=100, help="paper: 100")
     parser.add_argument("--eps", type=float, default=10.0, help="cascade ε (paper: 10)")
     parser.add_argument("--eps-extra", type=float, nargs="*", default=[], help="also adv_cas at these ε")
-    parser.add_argument("--sao-eps", type=float, default=0.5, help="SAO ε (paper: 0.5)")
+    parser.add_argument(
+        "--sao-eps", type=float, nargs="+", default=[0.5], help="SAO ε, one row each (paper: 0.5; pick on valid)"
+    )
     parser.add_argument("--eval-every", type=int, default=2)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=64, help="SASRec width (our base rows: 64; paper: 100)")
@@ -258,10 +275,9 @@ def main() -> None:
             print(f"== {dataset} / {kind}: {log.n_users} users, {log.n_items} items", flush=True)
             base, base_info = base_model(dataset, kind, split, log.n_items, args)
             tuned: dict[str, SequentialModel] = {"base": base}
-            runs = [(m, args.eps) for m in args.methods] + [("adv_cas", e) for e in args.eps_extra]
-            for method, eps in runs:
+            for method, eps in method_runs(args):
                 model = base if method == "base" else copy.deepcopy(base)
-                used_eps = eps if method in CASCADE_VARIANTS else (args.sao_eps if method == "sao" else None)
+                used_eps = eps if method in (*CASCADE_VARIANTS, "sao") else None
                 print(f"  -- {method} (eps {used_eps})", flush=True)
                 info = base_info if method == "base" else finetune(method, model, split, args, eps)
                 test = evaluate(model, split.test, exclude_history=True).metrics
@@ -274,6 +290,7 @@ def main() -> None:
                     "eps": used_eps,
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
+                    "valid_ndcg@10": info.get("valid_ndcg@10"),
                     "epochs": info["epochs"],
                     "best_epoch": info["best_epoch"],
                     "wall_s": info["wall_s"],
@@ -310,9 +327,11 @@ def notes(args: argparse.Namespace) -> str:
         f"{args.patience} validations (every {args.eval_every} epochs) without a gain. Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
-        f"L2 1e-5 in the adversarial phase; SAO ε = {args.sao_eps:g}, λ = 1. `continue_l2` is a control: Eq. 10 "
-        "with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no adversarial terms). `continue` is a control: "
-        "plain training of the base (its schedule, no L2) for the same budget. CPU only (2 cores)."
+        f"L2 1e-5 in the adversarial phase; SAO ε = {', '.join(f'{e:g}' for e in args.sao_eps)}, λ = 1 "
+        "(`valid_ndcg@10`: the best validation NDCG@10 of the row's phase, by which a grid is chosen). "
+        "`continue_l2` is a control: Eq. 10 with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no "
+        "adversarial terms). `continue` is a control: plain training of the base "
+        "(its schedule, no L2) for the same budget. CPU only (2 cores)."
     )
 
 
