@@ -137,11 +137,9 @@ def show(started: float) -> Any:
     return report
 
 
-def finetune(
-    method: str, model: SequentialModel, split: Split, args: argparse.Namespace, eps: float | None = None
-) -> dict[str, Any]:
-    """Fine-tune ``model`` in place with ``method`` (cascade variants and SAO at ``eps``, default ``--eps`` /
-    the first ``--sao-eps``); its schedule (epochs, best epoch, wall_s) and best validation NDCG@10."""
+def finetune(method: str, model: SequentialModel, split: Split, args: argparse.Namespace, eps: float) -> dict[str, Any]:
+    """Fine-tune ``model`` in place with ``method`` (cascade variants and SAO at ``eps``, as `method_runs`
+    pairs them); its schedule (epochs, best epoch, wall_s) and best validation NDCG@10."""
     budget = {"epochs": args.adv_epochs, "max_seconds": args.adv_minutes * 60, "seed": args.seed}
     on_epoch = show(time.perf_counter())
     valid = split.valid if args.adv_valid else None
@@ -149,10 +147,9 @@ def finetune(
         schedule = TrainConfig(eval_every=1, weight_decay=args.base_l2, **budget)  # type: ignore[arg-type]
         result = train(model, split.train, schedule, valid=valid, on_epoch=on_epoch)
     elif method == "sao":
-        config = SaoConfig(eps=args.sao_eps[0] if eps is None else eps, **budget)  # type: ignore[arg-type]
+        config = SaoConfig(eps=eps, **budget)  # type: ignore[arg-type]
         result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
     else:
-        eps = args.eps if eps is None else eps
         off = {"variant": "adv_cas", "lam1": 0.0, "lam2": 0.0} if method == "continue_l2" else {"variant": method}
         cascade = CascadeConfig(eps=eps, **off, **budget)  # type: ignore[arg-type]
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
