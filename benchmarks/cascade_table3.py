@@ -22,6 +22,7 @@ import copy
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,9 @@ def show(started: float) -> Any:
     return report
 
 
-def finetune(method: str, model: SequentialModel, split: Split, args: argparse.Namespace, eps: float) -> dict[str, Any]:
-    """Fine-tune ``model`` in place with ``method`` (cascade variants and SAO at ``eps``, as `method_runs`
-    pairs them); its schedule (epochs, best epoch, wall_s) and best validation NDCG@10."""
+def finetune(method: str, model: SequentialModel, split: Split, args: argparse.Namespace, run: Run) -> dict[str, Any]:
+    """Fine-tune ``model`` in place with ``method`` (cascade variants and SAO at the ε of ``run``, as
+    `method_runs` pairs them); its schedule (epochs, best epoch, wall_s) and best validation NDCG@10."""
     budget = {"epochs": args.adv_epochs, "max_seconds": args.adv_minutes * 60, "seed": args.seed}
     on_epoch = show(time.perf_counter())
     valid = split.valid if args.adv_valid else None
@@ -147,11 +148,11 @@ def finetune(method: str, model: SequentialModel, split: Split, args: argparse.N
         schedule = TrainConfig(eval_every=1, weight_decay=args.base_l2, **budget)  # type: ignore[arg-type]
         result = train(model, split.train, schedule, valid=valid, on_epoch=on_epoch)
     elif method == "sao":
-        config = SaoConfig(eps=eps, **budget)  # type: ignore[arg-type]
+        config = SaoConfig(eps=run.eps, **budget)  # type: ignore[arg-type]
         result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
     else:
         off = {"variant": "adv_cas", "lam1": 0.0, "lam2": 0.0} if method == "continue_l2" else {"variant": method}
-        cascade = CascadeConfig(eps=eps, **off, **budget)  # type: ignore[arg-type]
+        cascade = CascadeConfig(eps=run.eps, eps2=run.eps2, **off, **budget)  # type: ignore[arg-type]
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
     return schedule_info(result)
 
@@ -169,12 +170,23 @@ def schedule_info(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def method_runs(args: argparse.Namespace) -> list[tuple[str, float]]:
-    """(method, ε) per row, in ``--methods`` order: SAO once per ``--sao-eps``, then adv_cas per ``--eps-extra``."""
-    runs: list[tuple[str, float]] = []
+@dataclass(frozen=True)
+class Run:
+    """One row's method and ε: ``eps`` for SAO and both cascade levels, ``eps2`` for level 2 when it differs."""
+
+    method: str
+    eps: float
+    eps2: float | None = None
+
+
+def method_runs(args: argparse.Namespace) -> list[Run]:
+    """One Run per row, in ``--methods`` order: SAO once per ``--sao-eps``; then adv_cas once per
+    ``--eps-extra`` and once per ``--eps2`` (level 2 at that ε, level 1 at ``--eps``)."""
+    runs: list[Run] = []
     for method in args.methods:
-        runs += [("sao", e) for e in args.sao_eps] if method == "sao" else [(method, args.eps)]
-    return runs + [("adv_cas", e) for e in args.eps_extra]
+        runs += [Run("sao", e) for e in args.sao_eps] if method == "sao" else [Run(method, args.eps)]
+    runs += [Run("adv_cas", e) for e in args.eps_extra]
+    return runs + [Run("adv_cas", args.eps, e2) for e2 in args.eps2]
 
 
 def epoch_times(result: TrainResult) -> dict[str, float]:
@@ -238,6 +250,7 @@ def main() -> None:
     parser.add_argument("--adv-epochs", type=int, default=100, help="paper: 100")
     parser.add_argument("--eps", type=float, default=10.0, help="cascade ε (paper: 10)")
     parser.add_argument("--eps-extra", type=float, nargs="*", default=[], help="also adv_cas at these ε")
+    parser.add_argument("--eps2", type=float, nargs="*", default=[], help="also adv_cas, level 2 (Eq. 9) at these ε")
     parser.add_argument(
         "--sao-eps", type=float, nargs="+", default=[0.5], help="SAO ε, one row each (paper: 0.5; pick on valid)"
     )
@@ -272,11 +285,12 @@ def main() -> None:
             print(f"== {dataset} / {kind}: {log.n_users} users, {log.n_items} items", flush=True)
             base, base_info = base_model(dataset, kind, split, log.n_items, args)
             tuned: dict[str, SequentialModel] = {"base": base}
-            for method, eps in method_runs(args):
+            for run in method_runs(args):
+                method = run.method
                 model = base if method == "base" else copy.deepcopy(base)
-                used_eps = eps if method in (*CASCADE_VARIANTS, "sao") else None
-                print(f"  -- {method} (eps {used_eps})", flush=True)
-                info = base_info if method == "base" else finetune(method, model, split, args, eps)
+                used_eps = run.eps if method in (*CASCADE_VARIANTS, "sao") else None
+                print(f"  -- {method} (eps {used_eps}, level-2 eps {run.eps2})", flush=True)
+                info = base_info if method == "base" else finetune(method, model, split, args, run)
                 test = evaluate(model, split.test, exclude_history=True).metrics
                 paper = PAPER.get((dataset, kind, method), (None, None))
                 row = {
@@ -285,6 +299,7 @@ def main() -> None:
                     "method": method,
                     "loss": args.loss,
                     "eps": used_eps,
+                    "eps2": (run.eps if run.eps2 is None else run.eps2) if method in CASCADE_VARIANTS else None,
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
                     "valid_ndcg@10": info.get("valid_ndcg@10"),

@@ -117,6 +117,25 @@ def test_level_two_perturbs_user_target_and_negative_by_eps(trained) -> None:
     model.train()
 
 
+def test_eps2_sets_level_two_epsilon_and_leaves_level_one_at_eps(trained) -> None:
+    log, model = trained
+    model.eval()
+
+    def parts(**eps: float) -> dict[str, float]:  # a fresh batch: the same random start and negatives each call
+        config = CascadeConfig(variant="adv_global", **eps)
+        terms = CascadeLoss(cascade_matrix(log, model.max_len, config), config).parts(model, _batch(log, model.max_len))
+        return {name: float(value.detach()) for name, value in terms.items()}
+
+    same, split = parts(eps=0.5), parts(eps=0.5, eps2=2.0)
+    assert split["adv1"] == pytest.approx(same["adv1"], rel=1e-6)  # level 1 still at eps
+    assert split["adv2"] == pytest.approx(parts(eps=2.0)["adv2"], rel=1e-6)  # level 2 at eps2
+    assert split["adv2"] > same["adv2"]
+    assert CascadeConfig(eps=0.5).level2_eps == 0.5  # None: one ε for both levels, as the paper
+    with pytest.raises(ValueError, match="eps2"):
+        CascadeConfig(eps2=-1.0)
+    model.train()
+
+
 @pytest.mark.parametrize("variant", CASCADE_VARIANTS)
 def test_each_variant_switches_the_right_terms(trained, variant: str) -> None:
     log, model = trained
@@ -167,6 +186,8 @@ def test_cascade_config_is_validated_from_job_parameters() -> None:
     config = make_method_config("cascade", {"variant": "adv_cas_2", "eps": 5})
     assert isinstance(config, CascadeConfig) and config.variant == "adv_cas_2" and config.eps == 5.0
     assert make_method_config("cascade").eps == 10.0  # paper Sec. 5.3
+    split = make_method_config("cascade", {"eps": 0.003, "eps2": 0.1})
+    assert isinstance(split, CascadeConfig) and split.level2_eps == 0.1
     with pytest.raises(ValueError, match="unknown cascade parameters"):
         make_method_config("cascade", {"epsilon": 1})
     with pytest.raises(ValueError, match="variant"):

@@ -15,7 +15,7 @@ with the same dropout masks as ``w`` (the random state is replayed), so that Eq.
 perturbation and not the difference between two dropout draws (large at our Amazon dropout of 0.5).
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
 negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
-perturbation, and add that BCE.
+perturbation, and add that BCE (``CascadeConfig.eps2`` gives this level its own ε; the paper uses one).
 Eq. 10: ``L = L_B + λ1 L_adv1 + λ2 L_adv2``; the perturbations are constants (no gradient through them).
 
 Base loss: the paper trains its base with BCE and one negative (Eq. 5) and uses "exactly the same loss"
@@ -173,7 +173,7 @@ class CascadeLoss(AdversarialLoss):
             leaves = [t.detach().requires_grad_(True) for t in (user, pos, neg)]
             attacked = (pair_bce(*leaves) * mask).sum()  # Eq. 8 at δ = 0
             grads = torch.autograd.grad(attacked, leaves)  # Eq. 9: h_i, h_j, h_n
-            d_user, d_pos, d_neg = (fast_gradient(g, cfg.eps) for g in grads)
+            d_user, d_pos, d_neg = (fast_gradient(g, cfg.level2_eps) for g in grads)
             adv2 = pair_bce(user + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
             terms["adv2"] = cfg.lam2 * weighted_mean(adv2, mask, batch.weights)
         return terms

@@ -87,6 +87,10 @@ class CascadeConfig:
 
     variant: CascadeVariant = "adv_cas"  # Table 3 / Table 4 rows; see training.methods.cascade_at.SWITCHES
     eps: float = 10.0  # ε, Eq. 7 and Eq. 9 (Sec. 5.3: 10 on every dataset; Fig. 4: best in [10, 20])
+    # ε of Eq. 9 (level 2) when it should differ from level 1's; None: ``eps`` for both, as the paper. Our
+    # SASRec multiplies input embeddings by sqrt(d) before the encoder, so a level-1 ε moves the encoder's
+    # input sqrt(d) times more than the same ε moves level 2's user, target and negative embeddings
+    eps2: float | None = None
     lam1: float = 1.0  # λ1, Eq. 10 (Sec. 5.3)
     lam2: float = 1.0  # λ2, Eq. 10 (Sec. 5.3)
     epochs: int = 100  # Sec. 5.3: 100 adversarial epochs after the base model converged
@@ -106,6 +110,12 @@ class CascadeConfig:
             raise ValueError("epochs >= 1, batch_size >= 1 and lr > 0 are required")
         if self.eps < 0 or self.lam1 < 0 or self.lam2 < 0 or self.weight_decay < 0 or self.xi <= 0:
             raise ValueError("eps, lam1, lam2 and weight_decay must be >= 0 and xi > 0")
+        if self.eps2 is not None and self.eps2 < 0:
+            raise ValueError(f"eps2 must be >= 0 (or None for eps), got {self.eps2}")
+
+    @property
+    def level2_eps(self) -> float:
+        return self.eps if self.eps2 is None else self.eps2
         if not 0.0 < self.floor <= 1.0:
             raise ValueError(f"floor must be in (0, 1], got {self.floor}")
 
