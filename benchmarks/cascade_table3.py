@@ -138,9 +138,10 @@ def show(started: float) -> Any:
     return report
 
 
-def finetune(method: str, model: SequentialModel, split: Split, args: argparse.Namespace, run: Run) -> dict[str, Any]:
-    """Fine-tune ``model`` in place with ``method`` (cascade variants and SAO at the ε of ``run``, as
+def finetune(run: Run, model: SequentialModel, split: Split, args: argparse.Namespace) -> dict[str, Any]:
+    """Fine-tune ``model`` in place with ``run``'s method (cascade variants and SAO at its ε, as
     `method_runs` pairs them); its schedule (epochs, best epoch, wall_s) and best validation NDCG@10."""
+    method = run.method
     budget = {"epochs": args.adv_epochs, "max_seconds": args.adv_minutes * 60, "seed": args.seed}
     on_epoch = show(time.perf_counter())
     valid = split.valid if args.adv_valid else None
@@ -290,7 +291,7 @@ def main() -> None:
                 model = base if method == "base" else copy.deepcopy(base)
                 used_eps = run.eps if method in (*CASCADE_VARIANTS, "sao") else None
                 print(f"  -- {method} (eps {used_eps}, level-2 eps {run.eps2})", flush=True)
-                info = base_info if method == "base" else finetune(method, model, split, args, run)
+                info = base_info if method == "base" else finetune(run, model, split, args)
                 test = evaluate(model, split.test, exclude_history=True).metrics
                 paper = PAPER.get((dataset, kind, method), (None, None))
                 row = {

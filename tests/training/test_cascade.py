@@ -133,6 +133,8 @@ def test_eps2_sets_level_two_epsilon_and_leaves_level_one_at_eps(trained) -> Non
     assert CascadeConfig(eps=0.5).level2_eps == 0.5  # None: one ε for both levels, as the paper
     with pytest.raises(ValueError, match="eps2"):
         CascadeConfig(eps2=-1.0)
+    with pytest.raises(ValueError, match="floor"):
+        CascadeConfig(eps2=0.1, floor=0.0)
     model.train()
 
 

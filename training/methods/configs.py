@@ -112,12 +112,13 @@ class CascadeConfig:
             raise ValueError("eps, lam1, lam2 and weight_decay must be >= 0 and xi > 0")
         if self.eps2 is not None and self.eps2 < 0:
             raise ValueError(f"eps2 must be >= 0 (or None for eps), got {self.eps2}")
+        if not 0.0 < self.floor <= 1.0:
+            raise ValueError(f"floor must be in (0, 1], got {self.floor}")
 
     @property
     def level2_eps(self) -> float:
+        """ε of Eq. 9: ``eps2`` when set, else the paper's single ``eps``."""
         return self.eps if self.eps2 is None else self.eps2
-        if not 0.0 < self.floor <= 1.0:
-            raise ValueError(f"floor must be in (0, 1], got {self.floor}")
 
 
 @dataclass(frozen=True)
