@@ -53,7 +53,7 @@ from training.data.strong_generalisation import (
 )
 from training.evaluation.groups import GroupRow, bottom_indices, group_report, paired_p_value
 from training.evaluation.heldout import HeldoutResult, evaluate_heldout, item_item_scorer
-from training.methods.larm import LarmConfig, LarmEpoch, fit_larm
+from training.methods.larm import LarmConfig, LarmEpoch, fit_larm, user_weights
 from training.models.ease import fit_ease, ipw_weights
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -62,6 +62,7 @@ DATASETS = {
     "ml-1m": ("ml-1m/ml-1m.txt", 600, 1),  # 6,040 users: 10% validation, 10% test
     "foursquare": ("foursquare/foursquare.tsv", 200, 10),  # 2,106 users with >= 10 check-ins (FINEST's filter)
 }
+WEIGHT_KEYS = ("theta_std", "theta_corr_log_n")  # weight_profile's columns
 PAPER_ML20M = {"ease": 0.420, "ease-ipw": 0.424, "arm": 0.419, "r-larm": 0.425, "r-larm-nn": 0.426}
 
 
@@ -83,6 +84,13 @@ def tune_ease(split: StrongSplit, cs: list[float], beta: float = 0.0) -> tuple[f
             best = (c, valid, w, seconds)
     assert best is not None
     return best
+
+
+def weight_profile(theta: np.ndarray, train: Any) -> dict[str, float]:
+    """How a user weighting theta (m,) spreads users and how IPW-like it is: its standard deviation (theta has
+    mean 1) and its Pearson correlation with log n_u, the user's training items (EASE-IPW's n_u^-beta: near -1)."""
+    log_n = np.log(np.maximum(np.asarray(train.sum(1)).ravel(), 1.0))
+    return {"theta_std": float(theta.std()), "theta_corr_log_n": float(np.corrcoef(theta, log_n)[0, 1])}
 
 
 def tune_larm(
@@ -114,6 +122,8 @@ def tune_larm(
 
             warm = w0 if args.init == "ease" and args.learner == "adam" else None
             result = fit_larm(split.train, config, valid=split.valid, init_weights=warm, on_epoch=show)
+            device = next(result.adversary.parameters()).device
+            theta = user_weights(result.adversary, split.train, args.batch_size, device)  # (m,) the kept epoch's
             info = {
                 "lr": lr,
                 "b": b,
@@ -123,10 +133,12 @@ def tune_larm(
                 "s_per_epoch": result.seconds_per_epoch,
                 "wall_s": result.wall_s,
                 "config": asdict(config),
+                **weight_profile(theta, split.train),
             }
             print(
                 f"  {variant} lr={lr:g} B={b:g}: valid ndcg@100 {info['valid']:.4f} at epoch {result.best_epoch} "
-                f"of {len(result.epochs)} ({result.seconds_per_epoch:.1f}s/epoch)",
+                f"of {len(result.epochs)} ({result.seconds_per_epoch:.1f}s/epoch); weights std "
+                f"{info['theta_std']:.3f}, corr with log n_u {info['theta_corr_log_n']:.2f}",
                 flush=True,
             )
             if best is None or info["valid"] > best[0]["valid"]:
@@ -184,7 +196,14 @@ def fit_fold(split: StrongSplit, args: argparse.Namespace) -> FoldResult:
         if best_ipw is None or v > best_ipw[2]:
             best_ipw = (beta, c, v, w, s)
     assert best_ipw is not None
-    chosen["ease-ipw"] = {"beta": best_ipw[0], "c": best_ipw[1], "valid": best_ipw[2], "fit_s": best_ipw[4]}
+    counts = np.asarray(split.train.sum(1)).ravel()
+    chosen["ease-ipw"] = {
+        "beta": best_ipw[0],
+        "c": best_ipw[1],
+        "valid": best_ipw[2],
+        "fit_s": best_ipw[4],
+        **weight_profile(ipw_weights(counts, best_ipw[0]), split.train),
+    }
     weights["ease-ipw"] = best_ipw[3]
     for variant in args.variants:
         chosen[variant], weights[variant] = tune_larm(split, variant, c_star, w_ease, args)
@@ -235,6 +254,7 @@ def summary_rows(name: str, folds: list[FoldResult]) -> list[dict[str, Any]]:
             "s_per_epoch": round(float(np.mean([i["s_per_epoch"] for i in infos])), 2) if "lr" in infos[0] else "",
             "fit_s": round(float(np.mean([i["fit_s"] for i in infos])), 1),
             "learner": infos[0]["config"]["learner"] if "config" in infos[0] else "",
+            **{k: round(float(np.mean([i[k] for i in infos])), 3) if k in infos[0] else "" for k in WEIGHT_KEYS},
             "paper_ml20m_ndcg@100": PAPER_ML20M[method],
         }
         if method not in ("ease", "ease-ipw"):
@@ -257,7 +277,10 @@ def fold_rows(name: str, folds: list[FoldResult]) -> list[dict[str, Any]]:
             "c": f"{fold.chosen[method]['c']:.1e}",
             "beta": fold.chosen[method].get("beta", ""),
             "lr": f"{fold.chosen[method]['lr']:.0e}" if "lr" in fold.chosen[method] else "",
+            "b": f"{fold.chosen[method]['b']:.0e}" if "b" in fold.chosen[method] else "",
             "epochs": fold.chosen[method].get("epochs", ""),
+            "best_epoch": fold.chosen[method].get("best_epoch", ""),  # 1 = the warm-up epoch: plain EASE
+            **{k: round(fold.chosen[method][k], 3) if k in fold.chosen[method] else "" for k in WEIGHT_KEYS},
         }
         for f, fold in enumerate(folds)
         for method, result in fold.tests.items()
@@ -318,6 +341,9 @@ def run(name: str, args: argparse.Namespace) -> None:
         "lowest EASE NDCG@100; `p_vs_ease_ipw` / `bottom20_p_vs_ease_ipw`: paired t-tests against EASE-IPW "
         "(two-sided). `c`, `beta`, `lr`, `b`: the value chosen (with the number of splits choosing it); "
         "`valid_ndcg@100`, `epochs`, `s_per_epoch`, `fit_s`: means over splits. "
+        "`theta_std`, `theta_corr_log_n` (means over splits): the chosen user weighting's spread (mean 1) and "
+        "its correlation with log n_u (the user's training items; EASE-IPW's n_u^-beta is near -1), for "
+        "ARM/R-LARM the adversary of the kept epoch. "
         f"ARM/R-LARM: {init_note}; "
         f"grid lr {args.lrs}, B {args.bs}, hidden {args.hidden}, batch {args.batch_size}, at most {args.epochs} "
         f"epochs, patience {args.patience}, {args.run_seconds}s per run. `fit_s`: the closed-form fit (EASE rows) or "

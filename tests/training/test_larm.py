@@ -116,3 +116,14 @@ def test_closed_form_learner_is_plain_ease_during_warm_up_and_takes_no_init() ->
     np.testing.assert_allclose(fit_larm(split.train, config).weights, fit_ease(split.train, 1e-3), atol=1e-6)
     with pytest.raises(ValueError, match="closed-form"):
         fit_larm(split.train, config, init_weights=fit_ease(split.train, 1e-3))
+
+
+def test_result_keeps_the_best_epochs_adversary_with_its_weights() -> None:
+    split = small_split()
+    config = LarmConfig(
+        variant="r-larm", c=1e-3, b=0.0, lr=0.3, batch_size=32, epochs=8, patience=8, k=10, learner="closed-form"
+    )
+    result = fit_larm(split.train, config, valid=split.valid)
+    assert result.best_epoch < len(result.epochs)  # the adversary kept moving after the kept epoch
+    theta = user_weights(result.adversary, split.train, 32, torch.device("cpu"))
+    np.testing.assert_allclose(result.weights, fit_ease(split.train, 1e-3, theta), atol=1e-5)

@@ -137,7 +137,7 @@ class LarmEpoch:
 @dataclass
 class LarmResult:
     weights: np.ndarray  # (N, N) float32, the best W on validation (zero diagonal)
-    adversary: Adversary
+    adversary: Adversary  # as it was at the best epoch (the closed-form W is its weighted EASE)
     epochs: list[LarmEpoch] = field(default_factory=list)
     best_epoch: int = 0
     best_valid: float | None = None
@@ -183,7 +183,11 @@ def fit_larm(
     adversary_opt = adam(adversary.parameters(), lr=config.lr)
     order_rng = np.random.default_rng(config.seed)
     result = LarmResult(learner.masked().detach().cpu().numpy(), adversary)
-    best_state = copy.deepcopy(learner.state_dict())
+
+    def snapshot() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        return copy.deepcopy(learner.state_dict()), copy.deepcopy(adversary.state_dict())
+
+    best_state = snapshot()  # W and the adversary that weighted it, kept together
     stale = 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -239,18 +243,19 @@ def fit_larm(
         if valid_ndcg is not None:
             if result.best_valid is None or valid_ndcg > result.best_valid:
                 result.best_epoch, result.best_valid, stale = epoch, valid_ndcg, 0
-                best_state = copy.deepcopy(learner.state_dict())
+                best_state = snapshot()
             else:
                 stale += 1
                 if stale >= config.patience:
                     log.info("early stop at epoch %d (best %d)", epoch, result.best_epoch)
                     break
         else:
-            result.best_epoch, best_state = epoch, copy.deepcopy(learner.state_dict())
+            result.best_epoch, best_state = epoch, snapshot()
         if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
             log.info("time budget of %.0fs reached after epoch %d", config.max_seconds, epoch)
             break
-    learner.load_state_dict(best_state)
+    learner.load_state_dict(best_state[0])
+    adversary.load_state_dict(best_state[1])
     result.weights = learner.masked().detach().cpu().numpy()
     result.wall_s = time.perf_counter() - started
     return result
