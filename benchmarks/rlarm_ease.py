@@ -88,9 +88,11 @@ def tune_ease(split: StrongSplit, cs: list[float], beta: float = 0.0) -> tuple[f
 
 def weight_profile(theta: np.ndarray, train: Any) -> dict[str, float]:
     """How a user weighting theta (m,) spreads users and how IPW-like it is: its standard deviation (theta has
-    mean 1) and its Pearson correlation with log n_u, the user's training items (EASE-IPW's n_u^-beta: near -1)."""
+    mean 1) and its Pearson correlation with log n_u, the user's training items (EASE-IPW's n_u^-beta: near -1;
+    0 for uniform weights, where it is undefined)."""
     log_n = np.log(np.maximum(np.asarray(train.sum(1)).ravel(), 1.0))
-    return {"theta_std": float(theta.std()), "theta_corr_log_n": float(np.corrcoef(theta, log_n)[0, 1])}
+    spread = float(theta.std())
+    return {"theta_std": spread, "theta_corr_log_n": float(np.corrcoef(theta, log_n)[0, 1]) if spread > 0 else 0.0}
 
 
 def tune_larm(
@@ -123,7 +125,11 @@ def tune_larm(
             warm = w0 if args.init == "ease" and args.learner == "adam" else None
             result = fit_larm(split.train, config, valid=split.valid, init_weights=warm, on_epoch=show)
             device = next(result.adversary.parameters()).device
-            theta = user_weights(result.adversary, split.train, args.batch_size, device)  # (m,) the kept epoch's
+            theta = (  # (m,) the weights the kept W was fitted with: uniform if it is a warm-up epoch's
+                user_weights(result.adversary, split.train, args.batch_size, device)
+                if result.best_epoch > config.warmup
+                else np.ones(split.train.shape[0])
+            )
             info = {
                 "lr": lr,
                 "b": b,
@@ -343,7 +349,8 @@ def run(name: str, args: argparse.Namespace) -> None:
         "`valid_ndcg@100`, `epochs`, `s_per_epoch`, `fit_s`: means over splits. "
         "`theta_std`, `theta_corr_log_n` (means over splits): the chosen user weighting's spread (mean 1) and "
         "its correlation with log n_u (the user's training items; EASE-IPW's n_u^-beta is near -1), for "
-        "ARM/R-LARM the adversary of the kept epoch. "
+        "ARM/R-LARM the weights the kept W was fitted with (uniform, std 0 and correlation 0, when validation "
+        "keeps the warm-up epoch: plain EASE). "
         f"ARM/R-LARM: {init_note}; "
         f"grid lr {args.lrs}, B {args.bs}, hidden {args.hidden}, batch {args.batch_size}, at most {args.epochs} "
         f"epochs, patience {args.patience}, {args.run_seconds}s per run. `fit_s`: the closed-form fit (EASE rows) or "
