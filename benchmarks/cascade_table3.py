@@ -86,8 +86,9 @@ PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
     ("video-games", "gru4rec", "base"): (0.0442, 0.0872),
     ("video-games", "gru4rec", "adv_cas"): (0.0520, 0.0993),
 }
-# controls: `continue` trains on with the base's schedule (no L2); `continue_l2` is Eq. 10 with λ1 = λ2 = 0, i.e. the
-# adversarial phase's own schedule (L2 1e-5) without its adversarial terms, which isolates what those terms add
+# controls: `continue` trains on with the base's schedule (its L2, none by default); `continue_l2` is Eq. 10 with
+# λ1 = λ2 = 0, i.e. the adversarial phase's own schedule (L2 1e-5) without its adversarial terms, which isolates
+# what those terms add
 METHODS = ["base", "continue", "continue_l2", *CASCADE_VARIANTS, "sao"]
 
 
@@ -102,7 +103,8 @@ def base_model(dataset: str, kind: str, split: Split, n_items: int, args: argpar
     """The trained base (from the cache when present) and its schedule: epochs, best epoch, wall_s."""
     config = model_config(kind, dataset, args)
     tag = "-".join(f"{k}{v}" for k, v in sorted(config.items()))
-    path = CACHE / f"{dataset}-{kind}-{tag}-m{args.base_minutes:g}-p{args.patience}-s{args.seed}.pt"
+    l2 = f"-l2{args.base_l2:g}" if args.base_l2 else ""  # bases trained without L2 keep their older names
+    path = CACHE / f"{dataset}-{kind}-{tag}-m{args.base_minutes:g}-p{args.patience}{l2}-s{args.seed}.pt"
     seed_everything(args.seed)
     model = build_model(kind, n_items, config)
     if path.is_file():
@@ -337,7 +339,8 @@ def notes(args: argparse.Namespace) -> str:
         "phase (`best_epoch`), the test metrics are reported there. `epochs` / `wall_s`: the phase of that row "
         f"(base row: base training); budgets: base {args.base_minutes:g} min, adversarial {args.adv_minutes:g} min "
         f"or {args.adv_epochs} epochs per method (paper: 500 + 100 epochs on an A100); the base stops early after "
-        f"{args.patience} validations (every {args.eval_every} epochs) without a gain. Base loss `{args.loss}` "
+        f"{args.patience} validations (every {args.eval_every} epochs) without a gain; base L2 {args.base_l2:g} "
+        f"(paper: 1e-5). Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
         "L2 1e-5 in the adversarial phase (`eps2`: the row's level-2 ε, `--eps2`; the paper uses ε); "
@@ -345,7 +348,7 @@ def notes(args: argparse.Namespace) -> str:
         "(`valid_ndcg@10`: the best validation NDCG@10 of the row's phase, by which a grid is chosen). "
         "`continue_l2` is a control: Eq. 10 with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no "
         "adversarial terms). `continue` is a control: plain training of the base "
-        "(its schedule, no L2) for the same budget. CPU only (2 cores)."
+        "(the base's schedule and L2) for the same budget. CPU only (2 cores)."
     )
 
 
