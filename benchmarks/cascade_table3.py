@@ -96,7 +96,10 @@ def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str,
     max_len = DATASETS[dataset][1]
     if kind == "sasrec":  # as benchmarks/sasrec_loo.py (our base rows): dropout 0.5 on the sparse Amazon sets
         return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": 0.2 if max_len > 50 else 0.5}
-    return {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": 0.2}  # paper Sec. 5.3: GRU 100, 0.2
+    config = {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": 0.2}  # paper Sec. 5.3: GRU 100, 0.2
+    if args.gru_embedding:  # only when asked, so the cached bases (GRU4RecConfig's embedding 64) keep their names
+        config["embedding"] = args.gru_embedding
+    return config
 
 
 def base_model(dataset: str, kind: str, split: Split, n_items: int, args: argparse.Namespace) -> tuple[Any, dict]:
@@ -260,6 +263,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=2)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=64, help="SASRec width (our base rows: 64; paper: 100)")
+    parser.add_argument(
+        "--gru-embedding", type=int, default=0, help="GRU4Rec item embedding size (0: GRU4RecConfig's 64; paper: 100)"
+    )
     parser.add_argument("--loss", choices=["ce", "bce"], default="ce", help="base loss (paper: bce)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cost", action="store_true", help="also measure epoch_cost_ratio")
