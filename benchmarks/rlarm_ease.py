@@ -53,7 +53,7 @@ from training.data.strong_generalisation import (
 )
 from training.evaluation.groups import group_report
 from training.evaluation.heldout import HeldoutResult, evaluate_heldout, item_item_scorer
-from training.methods.larm import LarmConfig, LarmEpoch, fit_larm, user_weights
+from training.methods.larm import LarmConfig, LarmEpoch, fit_larm
 from training.models.ease import fit_ease, ipw_weights
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -122,12 +122,7 @@ def tune_larm(
 
             warm = w0 if args.init == "ease" and args.learner == "adam" else None
             result = fit_larm(split.train, config, valid=split.valid, init_weights=warm, on_epoch=show)
-            device = next(result.adversary.parameters()).device
-            theta = (  # (m,) the weights the kept W was fitted with: uniform if it is a warm-up epoch's
-                user_weights(result.adversary, split.train, args.batch_size, device)
-                if result.best_epoch > config.warmup
-                else np.ones(split.train.shape[0])
-            )
+            assert result.theta is not None  # fit_larm always sets it
             info = {
                 "lr": lr,
                 "b": b,
@@ -137,7 +132,7 @@ def tune_larm(
                 "s_per_epoch": result.seconds_per_epoch,
                 "wall_s": result.wall_s,
                 "config": asdict(config),
-                **weight_profile(theta, split.train),
+                **weight_profile(result.theta, split.train),
             }
             print(
                 f"  {variant} lr={lr:g} B={b:g}: valid ndcg@100 {info['valid']:.4f} at epoch {result.best_epoch} "

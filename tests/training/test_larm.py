@@ -113,7 +113,9 @@ def test_closed_form_learner_is_the_weighted_ease_of_its_adversary() -> None:
 def test_closed_form_learner_is_plain_ease_during_warm_up_and_takes_no_init() -> None:
     split = small_split()
     config = LarmConfig(c=1e-3, epochs=1, warmup=1, k=10, batch_size=32, learner="closed-form")
-    np.testing.assert_allclose(fit_larm(split.train, config).weights, fit_ease(split.train, 1e-3), atol=1e-6)
+    result = fit_larm(split.train, config)
+    np.testing.assert_allclose(result.weights, fit_ease(split.train, 1e-3), atol=1e-6)
+    assert result.theta is not None and np.all(result.theta == 1.0)  # uniform: the adversary has not moved
     with pytest.raises(ValueError, match="closed-form"):
         fit_larm(split.train, config, init_weights=fit_ease(split.train, 1e-3))
 
@@ -127,3 +129,5 @@ def test_result_keeps_the_best_epochs_adversary_with_its_weights() -> None:
     assert result.best_epoch < len(result.epochs)  # the adversary kept moving after the kept epoch
     theta = user_weights(result.adversary, split.train, 32, torch.device("cpu"))
     np.testing.assert_allclose(result.weights, fit_ease(split.train, 1e-3, theta), atol=1e-5)
+    assert result.theta is not None
+    np.testing.assert_allclose(result.theta, theta)  # the weighting reported is the one W was fitted with

@@ -138,6 +138,7 @@ class LarmEpoch:
 class LarmResult:
     weights: np.ndarray  # (N, N) float32, the best W on validation (zero diagonal)
     adversary: Adversary  # as it was at the best epoch (the closed-form W is its weighted EASE)
+    theta: np.ndarray | None = None  # (m,) mean 1: the user weights the kept W was fitted with (uniform in warm-up)
     epochs: list[LarmEpoch] = field(default_factory=list)
     best_epoch: int = 0
     best_valid: float | None = None
@@ -183,11 +184,12 @@ def fit_larm(
     adversary_opt = adam(adversary.parameters(), lr=config.lr)
     order_rng = np.random.default_rng(config.seed)
     result = LarmResult(learner.masked().detach().cpu().numpy(), adversary)
+    theta = np.ones(train.shape[0])  # (m,) the closed-form W's user weights: uniform until the adversary moves
 
-    def snapshot() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        return copy.deepcopy(learner.state_dict()), copy.deepcopy(adversary.state_dict())
+    def snapshot() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], np.ndarray]:
+        return copy.deepcopy(learner.state_dict()), copy.deepcopy(adversary.state_dict()), theta
 
-    best_state = snapshot()  # W and the adversary that weighted it, kept together
+    best_state = snapshot()  # W, the adversary and the weights W was fitted with, kept together
     stale = 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -257,5 +259,7 @@ def fit_larm(
     learner.load_state_dict(best_state[0])
     adversary.load_state_dict(best_state[1])
     result.weights = learner.masked().detach().cpu().numpy()
+    # the Adam learner saw the adversary's weights batch by batch: the kept adversary's describe them
+    result.theta = best_state[2] if closed_form else user_weights(adversary, train, config.batch_size, device)
     result.wall_s = time.perf_counter() - started
     return result
