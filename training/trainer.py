@@ -23,7 +23,16 @@ from training.evaluation.ranking import evaluate
 from training.models.base import SequentialModel
 from training.optim import adam
 
-__all__ = ["EpochReport", "TrainConfig", "TrainResult", "seed_everything", "train"]
+__all__ = [
+    "EpochReport",
+    "TrainConfig",
+    "TrainResult",
+    "model_loss",
+    "optimiser_for",
+    "seed_everything",
+    "train",
+    "train_step",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +87,23 @@ def seed_everything(seed: int) -> tuple[torch.Generator, torch.Generator]:
 LossFn = Callable[[SequentialModel, Batch], torch.Tensor]
 
 
-def _model_loss(model: SequentialModel, batch: Batch) -> torch.Tensor:
+def model_loss(model: SequentialModel, batch: Batch) -> torch.Tensor:
+    """The model's own training objective (the default ``loss_fn``)."""
     return model.loss(batch)
+
+
+def optimiser_for(model: SequentialModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with the config's learning rate and L2; betas (0.9, 0.98) as SASRec's reference code."""
+    return adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+
+
+def train_step(model: SequentialModel, optimiser: torch.optim.Optimizer, loss_fn: LossFn, batch: Batch) -> float:
+    """One update on one batch; returns the loss before it."""
+    loss = loss_fn(model, batch)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
 
 
 def train(
@@ -88,7 +112,7 @@ def train(
     config: TrainConfig,
     *,
     valid: EvalSet | None = None,
-    loss_fn: LossFn = _model_loss,
+    loss_fn: LossFn = model_loss,
     on_batch: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     rngs: tuple[torch.Generator, torch.Generator] | None = None,
@@ -105,7 +129,7 @@ def train(
     windows = TrainingWindows(data, model.max_len)
     if len(windows) == 0:
         raise ValueError("no user has 2 or more training interactions: nothing to train on")
-    optimiser = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay)
+    optimiser = optimiser_for(model, config)
     result = TrainResult()
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
@@ -114,11 +138,7 @@ def train(
         model.train()
         t0, total, count = time.perf_counter(), 0.0, 0
         for step, batch in enumerate(windows.batches(config.batch_size, order_rng, sample_rng), start=1):
-            loss = loss_fn(model, batch.to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total, count = total + float(loss.detach()), count + 1
+            total, count = total + train_step(model, optimiser, loss_fn, batch.to(device)), count + 1
             if on_batch is not None:
                 on_batch(step, windows.n_batches(config.batch_size))
         trained_s = time.perf_counter() - t0

@@ -1,11 +1,12 @@
-"""Attention helper = nn.MultiheadAttention's function; the shared Adam fuses on CPU; dropout's cheap mask."""
+"""Attention helper = nn.MultiheadAttention's function; the shared Adam fuses on CPU; dropout's cheap mask and
+its mask tape."""
 
 import pytest
 import torch
 from torch import nn
 
 from training.models.attention import attend
-from training.models.dropout import Dropout, keep_mask
+from training.models.dropout import Dropout, keep_mask, masks_recorded, masks_replayed
 from training.optim import adam
 
 
@@ -91,3 +92,18 @@ def test_dropout_is_nn_dropouts_function_and_reproducible_under_the_global_seed(
     assert torch.equal(drop(x), y)
     drop.eval()
     assert torch.equal(drop(x), x)
+
+
+def test_replayed_pass_applies_the_recorded_masks_without_drawing_new_ones() -> None:
+    first, second = Dropout(0.5), Dropout(0.3)
+    x = torch.randn(32, 20)
+    with masks_recorded() as tape:
+        recorded = (first(x), second(x))
+    state = torch.get_rng_state()
+    with masks_replayed(tape):
+        replayed = (first(x), second(x))
+    assert torch.equal(torch.get_rng_state(), state)  # no random draws while replaying
+    assert all(torch.equal(a, b) for a, b in zip(recorded, replayed, strict=True))
+    assert not torch.equal(first(x), recorded[0])  # outside the tape: fresh masks again
+    with masks_replayed(tape), pytest.raises(RuntimeError, match="did not draw"):
+        first(torch.randn(4, 4))  # a pass that differs from the recorded one is refused

@@ -4,14 +4,17 @@ perturbation levels (Eq. 6-9), the variant switches and a tiny end-to-end run.""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
+from training.methods.adversarial import fast_gradient
 from training.methods.cascade_at import SWITCHES, CascadeLoss, cascade_finetune, cascade_matrix
 from training.methods.cascade_effects import cascade_effects, raw_cascade_effects
 from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, make_method_config
 from training.models import build_model
+from training.models.base import causal_pairs, weighted_mean
 from training.trainer import TrainConfig, seed_everything, train
 
 TINY = {"hidden": 16, "blocks": 1, "max_len": 12, "dropout": 0.1}
@@ -170,13 +173,47 @@ def test_zero_lambdas_leave_only_the_clean_loss_and_no_perturbed_pass(trained) -
     assert deltas == []
 
 
+def test_recycled_direction_is_the_previous_updates_gradient_and_skips_the_direction_pass(trained) -> None:
+    log, model = trained
+    model.eval()  # no dropout: the gradient recomputed below sees the same states
+    config = CascadeConfig(variant="adv_cas", eps=0.5, direction="recycled")
+    C = cascade_matrix(log, model.max_len, config)
+    objective = CascadeLoss(C, config)
+    batch = _batch(log, model.max_len)
+    terms, first = _recorded_deltas(model, objective, batch)
+    assert len(first) == 2  # a window's first visit: Eq. 7's own pass from the random start, then A / C
+    torch.stack(list(terms.values())).sum().backward()  # Eq. 10's backward keeps the input-side gradient
+    model.zero_grad()
+
+    inputs, targets = causal_pairs(batch.items)
+    applied = first[1].clone().requires_grad_(True)
+    moved = model.encode(inputs, input_delta=applied)
+    distance = weighted_mean(torch.linalg.vector_norm(moved - model.encode(inputs), dim=-1), targets > 0, None)
+    (expected,) = torch.autograd.grad(distance, applied)  # ∂||ŵ - w|| / ∂(ŵ's input) at A / C
+    real = inputs > 0
+    assert objective.memory is not None
+    kept = objective.memory.get(batch.users)
+    assert F.cosine_similarity(kept[real], expected[real], dim=-1).min() > 0.99  # bfloat16 storage
+
+    _, second = _recorded_deltas(model, objective, batch)
+    assert len(second) == 1  # no direction pass: A comes from the kept gradient
+    norms = torch.linalg.vector_norm(second[0], dim=-1)
+    torch.testing.assert_close(norms[real], (0.5 / C[batch.users])[real], rtol=1e-4, atol=1e-5)
+    assert F.cosine_similarity(second[0][real], fast_gradient(expected, 1.0)[real], dim=-1).min() > 0.99
+    with pytest.raises(ValueError, match="direction"):
+        CascadeConfig(direction="sideways")  # type: ignore[arg-type]
+    model.train()
+
+
+@pytest.mark.parametrize("direction", ["fresh", "recycled"])
 @pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
-def test_adv_cas_trains_a_tiny_model_without_nan(kind: str) -> None:
+def test_adv_cas_trains_a_tiny_model_without_nan(kind: str, direction: str) -> None:
     log = synthetic_log(SyntheticConfig(n_users=50, n_items=30, min_len=4, max_len=12))
     seed_everything(0)
     model = build_model(kind, log.n_items, TINY if kind == "sasrec" else {"hidden": 16, "embedding": 16, "max_len": 12})
     train(model, log, TrainConfig(epochs=1, batch_size=32))
-    result, epochs = cascade_finetune(model, log, CascadeConfig(epochs=2, batch_size=16))
+    config = CascadeConfig(epochs=2, batch_size=16, direction=direction)  # type: ignore[arg-type]
+    result, epochs = cascade_finetune(model, log, config)
     assert len(epochs) == 2 and len(result.epochs) == 2
     for epoch in epochs:
         assert set(epoch.parts) == {"clean", "adv1", "adv2"} and np.isfinite(list(epoch.parts.values())).all()
@@ -190,6 +227,9 @@ def test_cascade_config_is_validated_from_job_parameters() -> None:
     assert make_method_config("cascade").eps == 10.0  # paper Sec. 5.3
     split = make_method_config("cascade", {"eps": 0.003, "eps2": 0.1})
     assert isinstance(split, CascadeConfig) and split.level2_eps == 0.1
+    assert make_method_config("cascade", {"direction": "recycled"}).direction == "recycled"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="direction"):
+        make_method_config("cascade", {"direction": "backwards"})
     with pytest.raises(ValueError, match="unknown cascade parameters"):
         make_method_config("cascade", {"epsilon": 1})
     with pytest.raises(ValueError, match="variant"):

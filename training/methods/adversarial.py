@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def fast_gradient(grad: torch.Tensor, eps: float) -> torch.Tensor:
     """``eps * g / ||g||_2`` over the last axis: (..., D) -> (..., D); zero where the gradient is zero."""
-    return eps * grad / torch.linalg.vector_norm(grad, dim=-1, keepdim=True).clamp_min(1e-12)
+    return grad * (eps / torch.linalg.vector_norm(grad, dim=-1, keepdim=True).clamp_min(1e-12))  # one full-size op
 
 
 def pair_bce(users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:

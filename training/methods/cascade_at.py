@@ -11,7 +11,7 @@ Level 1 (Eq. 6-7), on the non-linear part ``w = f(S)``: perturb the history embe
 of Eq. 7 is taken at a small random start ``ξ d`` (at ``A = 0`` the distance is flat), with dropout off
 so that it measures the input's effect and not dropout noise, as one step of virtual adversarial
 training's power iteration. Every history item's perturbation has norm ``eps / C_i^t``. ``ŵ`` is computed
-with the same dropout masks as ``w`` (the random state is replayed), so that Eq. 6 measures the
+with the same dropout masks as ``w`` (recorded and replayed), so that Eq. 6 measures the
 perturbation and not the difference between two dropout draws (large at our Amazon dropout of 0.5).
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
 negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
@@ -25,15 +25,24 @@ sampled negative, as written in the paper; with a BCE base the two coincide with
 
 Variants (Table 3 baselines and Table 4 ablation) are switches, see :data:`SWITCHES`.
 
-Cost: per batch, level 1 adds three encoder forward passes (the dropout-off clean pass, the pass at the
-random start, ŵ) and two backward passes (the direction's, to the input only, and ŵ's share of the update)
-to the base's one forward and one backward. Where the encoder dominates an epoch (BCE with one negative)
-an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.3x); with a full-softmax output
-layer, which the extra passes do not repeat, about 1.7x (``benchmarks/cascade_table3.py --cost``).
+Eq. 7's direction (``CascadeConfig.direction``): "fresh" computes g per batch as above, as the paper does;
+"recycled" takes the gradient of ||ŵ - w|| with respect to ŵ's input that the window's previous update
+computed anyway in Eq. 10's backward (:class:`DirectionMemory`; the window's first visit is fresh). That
+is one power-iteration step further along the same direction, with weights one epoch older, as in "free"
+adversarial training (Shafahi et al., 2019), and it drops the direction pass.
+
+Cost: per batch, level 1 with fresh directions adds three encoder forward passes (the dropout-off clean
+pass, the pass at the random start, ŵ) and two backward passes (the direction's, to the input only, and
+ŵ's share of the update) to the base's one forward and one backward. Where the encoder dominates an epoch
+(BCE with one negative) an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.3x);
+with recycled directions, one forward (ŵ, on the w pass's recorded dropout masks, not redrawn) and its
+backward: about two (``benchmarks/cascade_table3.py --cost``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Unpack
 
@@ -61,9 +70,18 @@ from training.models.base import (
     next_item_loss,
     weighted_mean,
 )
+from training.models.dropout import MaskTape, masks_recorded, masks_replayed
 from training.trainer import TrainResult
 
-__all__ = ["SWITCHES", "CascadeConfig", "CascadeLoss", "Switches", "cascade_finetune", "cascade_matrix"]
+__all__ = [
+    "SWITCHES",
+    "CascadeConfig",
+    "CascadeLoss",
+    "DirectionMemory",
+    "Switches",
+    "cascade_finetune",
+    "cascade_matrix",
+]
 
 
 @dataclass(frozen=True)
@@ -108,18 +126,52 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
     return torch.from_numpy(out)
 
 
-class _RandomState:
-    """The global random state (CPU, and CUDA on a CUDA device) at creation, to replay it later."""
+class _SameDropout:
+    """Lets the ŵ pass apply the dropout masks the w pass drew: on CPU the masks are recorded and replayed
+    (:class:`training.models.dropout.MaskTape`, no second draw); elsewhere (CUDA's fused dropout and
+    attention) the random state from before the w pass is restored, so that the same masks are drawn again."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.cpu = torch.get_rng_state()
-        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self.cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self.cpu_state = torch.get_rng_state() if device.type != "cpu" else None
+        self.tape = MaskTape()  # filled by first()
 
-    def restore(self) -> None:
-        torch.set_rng_state(self.cpu)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state(self.cuda, self.device)
+    @contextmanager
+    def first(self) -> Iterator[None]:
+        with masks_recorded() as self.tape:
+            yield
+
+    @contextmanager
+    def again(self) -> Iterator[None]:
+        if self.cpu_state is not None:
+            torch.set_rng_state(self.cpu_state)
+        if self.cuda_state is not None:
+            torch.cuda.set_rng_state(self.cuda_state, self.device)
+        with masks_replayed(self.tape):
+            yield
+
+
+class DirectionMemory:
+    """Eq. 7's g per training window (``CascadeConfig.direction == "recycled"``), from the window's last
+    update: the gradient of ||ŵ - w|| with respect to ŵ's input, which Eq. 10's backward computes anyway.
+
+    Kept in bfloat16 (only its direction is used): (n_users, L, E), 155 MB for ml-1m at L 200, E 64.
+    """
+
+    def __init__(self, n_users: int, max_len: int, width: int, device: torch.device) -> None:
+        self.grads = torch.zeros((n_users, max_len, width), dtype=torch.bfloat16, device=device)  # (U, L, E)
+        self.known = torch.zeros(n_users, dtype=torch.bool, device=device)  # (U,)
+
+    def has(self, users: torch.Tensor) -> bool:
+        return bool(self.known[users].all())
+
+    def get(self, users: torch.Tensor) -> torch.Tensor:
+        return self.grads[users].float()  # (B, L, E)
+
+    def keep(self, users: torch.Tensor, grad: torch.Tensor) -> None:
+        self.grads[users] = grad.detach().to(torch.bfloat16)
+        self.known[users] = True
 
 
 class CascadeLoss(AdversarialLoss):
@@ -132,6 +184,18 @@ class CascadeLoss(AdversarialLoss):
         self.cascade = cascade  # (n_users, L) C of every training input position
         self.config = config
         self.switches = SWITCHES[config.variant]
+        self.memory: DirectionMemory | None = None  # recycled directions, made at the first batch
+
+    def direction(self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Eq. 7's A (B, L, E): from the windows' recycled gradients when every one has been seen, else fresh."""
+        if self.config.direction == "fresh":
+            return self.history_perturbation(model, inputs, targets, batch.rng)
+        if self.memory is None:
+            n_users, max_len = self.cascade.shape
+            self.memory = DirectionMemory(n_users, max_len, model.item_emb.embedding_dim, inputs.device)
+        if not self.memory.has(batch.users):
+            return self.history_perturbation(model, inputs, targets, batch.rng)
+        return fast_gradient(self.memory.get(batch.users), self.config.eps) * (inputs > 0).unsqueeze(-1)
 
     def history_perturbation(
         self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, rng: torch.Generator
@@ -157,14 +221,20 @@ class CascadeLoss(AdversarialLoss):
         cfg, sw = self.config, self.switches
         inputs, targets = causal_pairs(batch.items)  # (B, L) each
         mask = targets > 0  # (B, L) instances
-        replay = _RandomState(inputs.device)  # so that ŵ below draws w's dropout masks
-        states = model.encode(inputs)  # (B, L, D): w at every position
+        same_dropout = _SameDropout(inputs.device)  # so that ŵ below applies w's dropout masks
+        with same_dropout.first():
+            states = model.encode(inputs)  # (B, L, D): w at every position
         terms = {"clean": next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)}
         if sw.level1 and cfg.lam1 > 0:
-            A = self.history_perturbation(model, inputs, targets, batch.rng)  # (B, L, E)
+            A = self.direction(model, inputs, targets, batch)  # (B, L, E)
             C = self.cascade[batch.users.cpu()].to(A.device).unsqueeze(-1)  # (B, L, 1)
-            replay.restore()
-            w_hat = model.encode(inputs, input_delta=A / C)  # (B, L, D): f(S + A / C), Eq. 6
+            delta = A / C  # (B, L, E)
+            if self.memory is not None:  # keep ∂||ŵ - w|| / ∂(ŵ's input) from Eq. 10's backward for next time
+                delta.requires_grad_(True)
+                memory, users = self.memory, batch.users
+                delta.register_hook(lambda grad: memory.keep(users, grad))
+            with same_dropout.again():
+                w_hat = model.encode(inputs, input_delta=delta)  # (B, L, D): f(S + A / C), Eq. 6
             adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
             terms["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
         if sw.level2 and cfg.lam2 > 0:

@@ -99,6 +99,11 @@ class CascadeConfig:
     weight_decay: float = 1e-5  # Sec. 5.3: L2 1e-5
     floor: float = 0.1  # Alg. 1 line 14 maps the smallest effect to 0 (unbounded 1/C): min-max onto [floor, 1]
     xi: float = 1e-3  # Eq. 7 differentiates at A = 0 where ||ŵ - w|| is flat: start from a ξ-long random step
+    # where Eq. 7's g comes from. "fresh": its own pass per batch (a ξ-step from a random start, dropout
+    # off), as the paper; "recycled": the gradient of ||ŵ - w|| that the window's previous update already
+    # computed (its input-side gradient at A / C), one power-iteration step further and one epoch older,
+    # which saves the direction pass (about a third of an adv_cas epoch); a window's first visit is fresh
+    direction: Literal["fresh", "recycled"] = "fresh"
     max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
     seed: int = 0  # data order, negatives and the random start of Eq. 7
     device: str = "auto"
@@ -114,6 +119,8 @@ class CascadeConfig:
             raise ValueError(f"eps2 must be >= 0 (or None for eps), got {self.eps2}")
         if not 0.0 < self.floor <= 1.0:
             raise ValueError(f"floor must be in (0, 1], got {self.floor}")
+        if self.direction not in ("fresh", "recycled"):
+            raise ValueError(f"direction must be 'fresh' or 'recycled', got {self.direction!r}")
 
     @property
     def level2_eps(self) -> float:
