@@ -1,12 +1,12 @@
-"""Attention helper = nn.MultiheadAttention's function; the shared Adam fuses on CPU; dropout's cheap mask and
-its mask tape."""
+"""Attention helper = nn.MultiheadAttention's function; the shared Adam fuses on CPU; dropout's cheap mask, shared
+by the halves of a doubled batch when asked."""
 
 import pytest
 import torch
 from torch import nn
 
 from training.models.attention import attend
-from training.models.dropout import Dropout, keep_mask, masks_recorded, masks_replayed
+from training.models.dropout import Dropout, halves_share_masks, keep_mask
 from training.optim import adam
 
 
@@ -94,16 +94,12 @@ def test_dropout_is_nn_dropouts_function_and_reproducible_under_the_global_seed(
     assert torch.equal(drop(x), x)
 
 
-def test_replayed_pass_applies_the_recorded_masks_without_drawing_new_ones() -> None:
+def test_halves_of_a_doubled_batch_share_their_dropout_masks() -> None:
     first, second = Dropout(0.5), Dropout(0.3)
     x = torch.randn(32, 20)
-    with masks_recorded() as tape:
-        recorded = (first(x), second(x))
-    state = torch.get_rng_state()
-    with masks_replayed(tape):
-        replayed = (first(x), second(x))
-    assert torch.equal(torch.get_rng_state(), state)  # no random draws while replaying
-    assert all(torch.equal(a, b) for a, b in zip(recorded, replayed, strict=True))
-    assert not torch.equal(first(x), recorded[0])  # outside the tape: fresh masks again
-    with masks_replayed(tape), pytest.raises(RuntimeError, match="did not draw"):
-        first(torch.randn(4, 4))  # a pass that differs from the recorded one is refused
+    with halves_share_masks():
+        out = second(first(torch.cat([x, 2 * x])))  # (64, 20)
+    torch.testing.assert_close(out[32:], 2 * out[:32])  # the same elements dropped in both halves
+    assert (out[:32] == 0).any() and not torch.equal(first(x), first(x))  # masks drawn, fresh outside the block
+    with halves_share_masks(), pytest.raises(ValueError, match="even batch"):
+        first(torch.randn(5, 4))

@@ -10,7 +10,13 @@ from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods.adversarial import fast_gradient
-from training.methods.cascade_at import SWITCHES, CascadeLoss, cascade_finetune, cascade_matrix
+from training.methods.cascade_at import (
+    SWITCHES,
+    CascadeLoss,
+    cascade_finetune,
+    cascade_matrix,
+    states_and_perturbed,
+)
 from training.methods.cascade_effects import cascade_effects, raw_cascade_effects
 from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, make_method_config
 from training.models import build_model
@@ -77,7 +83,11 @@ def _recorded_deltas(model, objective: CascadeLoss, batch: Batch) -> tuple[dict,
 
     def spy(history, input_delta=None):
         if input_delta is not None:
-            deltas.append(input_delta.detach())
+            delta = input_delta.detach()
+            if len(history) == 2 * len(batch.items):  # w and ŵ in one pass over [S; S]: the delta is [0; A / C]
+                clean, delta = delta.chunk(2)
+                assert (clean == 0).all()
+            deltas.append(delta)
         return original(history, input_delta=input_delta)
 
     model.encode = spy
@@ -241,5 +251,22 @@ def test_level_one_distance_is_zero_without_perturbation_despite_dropout() -> No
     seed_everything(0)
     model = build_model("sasrec", log.n_items, {**TINY, "dropout": 0.5}).train()
     objective = CascadeLoss(torch.ones(log.n_users, 12), CascadeConfig(variant="adv_seq", eps=1e-9))
-    # ŵ replays w's dropout masks: with a vanishing perturbation, ||ŵ - w|| vanishes too
+    # ŵ runs under w's dropout masks: with a vanishing perturbation, ||ŵ - w|| vanishes too
     assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
+def test_one_pass_over_the_doubled_batch_gives_w_and_perturbed_w(kind: str) -> None:
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
+    seed_everything(0)
+    model = build_model(kind, log.n_items, TINY if kind == "sasrec" else {"hidden": 16, "embedding": 16, "max_len": 12})
+    inputs, _ = causal_pairs(_batch(log, 12).items)
+    delta = 0.1 * torch.randn(*inputs.shape, model.item_emb.embedding_dim) * (inputs > 0).unsqueeze(-1)
+    model.eval()  # no dropout: the joint pass must equal two separate passes
+    states, perturbed = states_and_perturbed(model, inputs, delta)
+    torch.testing.assert_close(states, model.encode(inputs))
+    torch.testing.assert_close(perturbed, model.encode(inputs, input_delta=delta))
+    model.train()  # with dropout: both halves under the same masks
+    states, perturbed = states_and_perturbed(model, inputs, torch.zeros_like(delta))
+    torch.testing.assert_close(states, perturbed)
+    assert not torch.allclose(states, model.encode(inputs))  # and masks were drawn

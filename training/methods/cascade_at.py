@@ -11,7 +11,7 @@ Level 1 (Eq. 6-7), on the non-linear part ``w = f(S)``: perturb the history embe
 of Eq. 7 is taken at a small random start ``ξ d`` (at ``A = 0`` the distance is flat), with dropout off
 so that it measures the input's effect and not dropout noise, as one step of virtual adversarial
 training's power iteration. Every history item's perturbation has norm ``eps / C_i^t``. ``ŵ`` is computed
-with the same dropout masks as ``w`` (recorded and replayed), so that Eq. 6 measures the
+with the same dropout masks as ``w`` (:func:`states_and_perturbed`), so that Eq. 6 measures the
 perturbation and not the difference between two dropout draws (large at our Amazon dropout of 0.5).
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
 negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
@@ -35,14 +35,12 @@ Cost: per batch, level 1 with fresh directions adds three encoder forward passes
 pass, the pass at the random start, ŵ) and two backward passes (the direction's, to the input only, and
 ŵ's share of the update) to the base's one forward and one backward. Where the encoder dominates an epoch
 (BCE with one negative) an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.3x);
-with recycled directions, one forward (ŵ, on the w pass's recorded dropout masks, not redrawn) and its
-backward: about two (``benchmarks/cascade_table3.py --cost``).
+with recycled directions, only ŵ's forward and backward, which on CPU run in one pass with w's over the
+doubled batch: at most two (``benchmarks/cascade_table3.py --cost``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Unpack
 
@@ -70,7 +68,7 @@ from training.models.base import (
     next_item_loss,
     weighted_mean,
 )
-from training.models.dropout import MaskTape, masks_recorded, masks_replayed
+from training.models.dropout import halves_share_masks
 from training.trainer import TrainResult
 
 __all__ = [
@@ -126,30 +124,26 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
     return torch.from_numpy(out)
 
 
-class _SameDropout:
-    """Lets the ŵ pass apply the dropout masks the w pass drew: on CPU the masks are recorded and replayed
-    (:class:`training.models.dropout.MaskTape`, no second draw); elsewhere (CUDA's fused dropout and
-    attention) the random state from before the w pass is restored, so that the same masks are drawn again."""
+def states_and_perturbed(
+    model: CausalModel, inputs: torch.Tensor, delta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """w = f(S) and ŵ = f(S + delta) under the same dropout masks, so that Eq. 6 measures the perturbation
+    and not two dropout draws: (B, L) ids, (B, L, E) delta -> two (B, L, D).
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-        self.cpu_state = torch.get_rng_state() if device.type != "cpu" else None
-        self.tape = MaskTape()  # filled by first()
-
-    @contextmanager
-    def first(self) -> Iterator[None]:
-        with masks_recorded() as self.tape:
-            yield
-
-    @contextmanager
-    def again(self) -> Iterator[None]:
-        if self.cpu_state is not None:
-            torch.set_rng_state(self.cpu_state)
-        if self.cuda_state is not None:
-            torch.cuda.set_rng_state(self.cuda_state, self.device)
-        with masks_replayed(self.tape):
-            yield
+    On CPU one encoder pass over the doubled batch [S; S + delta], whose halves share their masks (one
+    pass of 2B costs less than two of B, most for GRU4Rec's step-by-step recurrence); elsewhere (CUDA's
+    fused dropout and attention draw their own masks) two passes, the second from the first's random state.
+    """
+    if inputs.device.type == "cpu":
+        with halves_share_masks():
+            both = model.encode(torch.cat([inputs, inputs]), input_delta=torch.cat([torch.zeros_like(delta), delta]))
+        states, perturbed = both.chunk(2)
+        return states, perturbed
+    cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(inputs.device)
+    states = model.encode(inputs)
+    torch.set_rng_state(cpu_state)
+    torch.cuda.set_rng_state(cuda_state, inputs.device)
+    return states, model.encode(inputs, input_delta=delta)
 
 
 class DirectionMemory:
@@ -221,10 +215,7 @@ class CascadeLoss(AdversarialLoss):
         cfg, sw = self.config, self.switches
         inputs, targets = causal_pairs(batch.items)  # (B, L) each
         mask = targets > 0  # (B, L) instances
-        same_dropout = _SameDropout(inputs.device)  # so that ŵ below applies w's dropout masks
-        with same_dropout.first():
-            states = model.encode(inputs)  # (B, L, D): w at every position
-        terms = {"clean": next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)}
+        adversarial: dict[str, torch.Tensor] = {}
         if sw.level1 and cfg.lam1 > 0:
             A = self.direction(model, inputs, targets, batch)  # (B, L, E)
             C = self.cascade[batch.users.cpu()].to(A.device).unsqueeze(-1)  # (B, L, 1)
@@ -233,20 +224,27 @@ class CascadeLoss(AdversarialLoss):
                 delta.requires_grad_(True)
                 memory, users = self.memory, batch.users
                 delta.register_hook(lambda grad: memory.keep(users, grad))
-            with same_dropout.again():
-                w_hat = model.encode(inputs, input_delta=delta)  # (B, L, D): f(S + A / C), Eq. 6
+            states, w_hat = states_and_perturbed(model, inputs, delta)  # (B, L, D): w, and ŵ = f(S + A / C), Eq. 6
             adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
-            terms["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
-        if sw.level2 and cfg.lam2 > 0:
-            negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L)
-            user, pos, neg = states, model.item_emb(targets), model.item_emb(negatives)  # (B, L, D) each
-            leaves = [t.detach().requires_grad_(True) for t in (user, pos, neg)]
-            attacked = (pair_bce(*leaves) * mask).sum()  # Eq. 8 at δ = 0
-            grads = torch.autograd.grad(attacked, leaves)  # Eq. 9: h_i, h_j, h_n
-            d_user, d_pos, d_neg = (fast_gradient(g, cfg.level2_eps) for g in grads)
-            adv2 = pair_bce(user + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
-            terms["adv2"] = cfg.lam2 * weighted_mean(adv2, mask, batch.weights)
-        return terms
+            adversarial["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
+        else:
+            states = model.encode(inputs)  # (B, L, D): w at every position
+        if not (sw.level2 and cfg.lam2 > 0):
+            clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
+            return {"clean": clean, **adversarial}
+        negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L)
+        pos, neg = model.item_emb(torch.stack([targets, negatives])).unbind(0)  # (B, L, D) each, one lookup
+        user = states  # (B, L, D)
+        if model.config.loss == "bce":  # L_B is Eq. 5 on the same negative (next_item_loss's BCE, lookups shared)
+            clean = weighted_mean(pair_bce(user, pos, neg), mask, batch.weights)
+        else:
+            clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
+        leaves = [t.detach().requires_grad_(True) for t in (user, pos, neg)]
+        attacked = (pair_bce(*leaves) * mask).sum()  # Eq. 8 at δ = 0
+        grads = torch.autograd.grad(attacked, leaves)  # Eq. 9: h_i, h_j, h_n
+        d_user, d_pos, d_neg = (fast_gradient(g, cfg.level2_eps) for g in grads)
+        adv2 = pair_bce(user + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
+        return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(adv2, mask, batch.weights)}
 
 
 def cascade_finetune(

@@ -9,9 +9,8 @@ scaling by 1 / (1 - p), same global generator (seeded by ``torch.manual_seed``);
 tensor 12.6 ms against 35 ms. Off CPU (CUDA's dropout is already fused) and in eval mode it is
 ``nn.Dropout``.
 
-:class:`MaskTape` lets a later pass apply the masks an earlier pass drew (CPU; e.g. the perturbed pass of
-cascade-guided AT, Eq. 6, which must differ from the clean pass by the perturbation only) without
-drawing them again.
+:func:`halves_share_masks` runs two copies of a batch stacked as one under the same masks (CPU; e.g. the
+clean and the perturbed pass of cascade-guided AT, Eq. 6, which must differ by the perturbation only).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Dropout", "MaskTape", "dropout", "keep_mask", "masks_recorded", "masks_replayed"]
+__all__ = ["Dropout", "dropout", "halves_share_masks", "keep_mask"]
 
 _LANES = 4  # int16 lanes in one int64 word
 _LANE_VALUES = 1 << 16
@@ -40,59 +39,35 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
     return (lanes >= round(p * _LANE_VALUES) - _LANE_VALUES // 2).view(shape)
 
 
-class MaskTape:
-    """The keep-masks :func:`dropout` drew on CPU inside :func:`masks_recorded`, in draw order, which
-    :func:`masks_replayed` hands out again in the same order instead of drawing new ones."""
-
-    def __init__(self) -> None:
-        self.masks: list[torch.Tensor] = []
-        self._next: Iterator[torch.Tensor] | None = None  # set while replaying
-
-    def mask(self, shape: torch.Size, p: float) -> torch.Tensor:
-        if self._next is None:
-            self.masks.append(keep_mask(shape, p))
-            return self.masks[-1]
-        mask = next(self._next, None)
-        if mask is None or mask.shape != shape:
-            raise RuntimeError(
-                f"the replayed pass asked for a {tuple(shape)} dropout mask the recorded pass did not draw"
-            )
-        return mask
-
-
-_TAPE: ContextVar[MaskTape | None] = ContextVar("dropout_mask_tape", default=None)
+_PAIRED: ContextVar[bool] = ContextVar("dropout_halves_share_masks", default=False)
 
 
 @contextmanager
-def masks_recorded() -> Iterator[MaskTape]:
-    """Within the block, CPU dropout masks are drawn as usual and kept on the yielded tape."""
-    tape = MaskTape()
-    token = _TAPE.set(tape)
-    try:
-        yield tape
-    finally:
-        _TAPE.reset(token)
-
-
-@contextmanager
-def masks_replayed(tape: MaskTape) -> Iterator[None]:
-    """Within the block, CPU dropout applies ``tape``'s masks in recorded order (no random draws)."""
-    tape._next = iter(tape.masks)
-    token = _TAPE.set(tape)
+def halves_share_masks() -> Iterator[None]:
+    """Within the block, CPU dropout draws one mask for the first half of the batch (dim 0) and applies it
+    to the second half too, so that a doubled batch ``[x; x']`` runs both copies under the same masks."""
+    token = _PAIRED.set(True)
     try:
         yield
     finally:
-        _TAPE.reset(token)
-        tape._next = None
+        _PAIRED.reset(token)
+
+
+def _mask(shape: torch.Size, p: float) -> torch.Tensor:
+    if not _PAIRED.get():
+        return keep_mask(shape, p)
+    if shape[0] % 2:
+        raise ValueError(f"halves_share_masks needs an even batch (dim 0), got shape {tuple(shape)}")
+    half = keep_mask((shape[0] // 2, *shape[1:]), p)
+    return torch.cat([half, half])
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """``F.dropout(x, p, training)`` with :func:`keep_mask` (or the active :class:`MaskTape`) on CPU."""
+    """``F.dropout(x, p, training)`` with :func:`keep_mask` on CPU (shared by the halves under
+    :func:`halves_share_masks`) -> (*x.shape)."""
     if not training or x.device.type != "cpu" or not 0.0 < p < 1.0:
         return F.dropout(x, p, training)
-    tape = _TAPE.get()
-    mask = keep_mask(x.shape, p) if tape is None else tape.mask(x.shape, p)
-    return x * mask.to(x.dtype).mul_(1.0 / (1.0 - p))
+    return x * _mask(x.shape, p).to(x.dtype).mul_(1.0 / (1.0 - p))
 
 
 class Dropout(nn.Dropout):
