@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
-from training.methods.adversarial import fast_gradient
+from training.methods import cascade_at
+from training.methods.adversarial import fast_gradient, pair_bce
 from training.methods.cascade_at import (
     SWITCHES,
     CascadeLoss,
     cascade_finetune,
     cascade_matrix,
+    linear_perturbations,
     states_and_perturbed,
 )
 from training.methods.cascade_effects import cascade_effects, raw_cascade_effects
@@ -128,6 +130,18 @@ def test_level_two_perturbs_user_target_and_negative_by_eps(trained) -> None:
     assert adv2(0.5) > adv2(0.0)
     assert adv2(2.0) > adv2(0.5)
     model.train()
+
+
+def test_closed_form_level_two_perturbations_equal_the_autograd_fast_gradients() -> None:
+    torch.manual_seed(0)
+    user, pos, neg = (torch.randn(4, 6, 8) for _ in range(3))
+    mask = torch.rand(4, 6) > 0.3
+    leaves = [t.clone().requires_grad_(True) for t in (user, pos, neg)]
+    grads = torch.autograd.grad((pair_bce(*leaves) * mask).sum(), leaves)  # Eq. 8 at δ = 0
+    expected = [fast_gradient(g, 0.7) for g in grads]  # Eq. 9
+    for got, want in zip(linear_perturbations(user, pos, neg, mask, 0.7), expected, strict=True):
+        torch.testing.assert_close(got, want)
+        assert (got[~mask] == 0).all()
 
 
 def test_eps2_sets_level_two_epsilon_and_leaves_level_one_at_eps(trained) -> None:
@@ -255,14 +269,19 @@ def test_level_one_distance_is_zero_without_perturbation_despite_dropout() -> No
     assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) < 1e-4
 
 
+@pytest.mark.parametrize("stacked", [True, False])
 @pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
-def test_one_pass_over_the_doubled_batch_gives_w_and_perturbed_w(kind: str) -> None:
+def test_w_and_perturbed_w_come_from_the_same_dropout_masks_in_one_pass_or_two(
+    kind: str, stacked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not stacked:  # batches beyond the limit run as two passes, the second replaying the random state
+        monkeypatch.setattr(cascade_at, "STACK_LIMIT", 0)
     log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
     seed_everything(0)
     model = build_model(kind, log.n_items, TINY if kind == "sasrec" else {"hidden": 16, "embedding": 16, "max_len": 12})
     inputs, _ = causal_pairs(_batch(log, 12).items)
     delta = 0.1 * torch.randn(*inputs.shape, model.item_emb.embedding_dim) * (inputs > 0).unsqueeze(-1)
-    model.eval()  # no dropout: the joint pass must equal two separate passes
+    model.eval()  # no dropout: both must equal separate plain passes
     states, perturbed = states_and_perturbed(model, inputs, delta)
     torch.testing.assert_close(states, model.encode(inputs))
     torch.testing.assert_close(perturbed, model.encode(inputs, input_delta=delta))
