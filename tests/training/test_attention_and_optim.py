@@ -1,12 +1,12 @@
 """Attention helper = nn.MultiheadAttention's function; the shared Adam fuses on CPU; dropout's cheap mask, shared
-by the halves of a doubled batch when asked."""
+by the halves of a doubled batch or replayed in a second pass when asked."""
 
 import pytest
 import torch
 from torch import nn
 
 from training.models.attention import attend
-from training.models.dropout import Dropout, halves_share_masks, keep_mask
+from training.models.dropout import Dropout, halves_share_masks, keep_mask, masks_recorded, masks_replayed
 from training.optim import adam
 
 
@@ -103,3 +103,16 @@ def test_halves_of_a_doubled_batch_share_their_dropout_masks() -> None:
     assert (out[:32] == 0).any() and not torch.equal(first(x), first(x))  # masks drawn, fresh outside the block
     with halves_share_masks(), pytest.raises(ValueError, match="even batch"):
         first(torch.randn(5, 4))
+
+
+def test_replayed_pass_applies_the_recorded_masks_without_drawing_new_ones() -> None:
+    first, second = Dropout(0.5), Dropout(0.3)
+    x = torch.randn(32, 20)
+    with masks_recorded() as tape:
+        recorded = second(first(x))
+    state = torch.get_rng_state()
+    with masks_replayed(tape):
+        assert torch.equal(second(first(x)), recorded)
+    assert torch.equal(torch.get_rng_state(), state)  # no random draws while replaying
+    with masks_replayed(tape), pytest.raises(RuntimeError, match="did not draw"):
+        first(torch.randn(4, 4))  # a pass that differs from the recorded one is refused

@@ -68,7 +68,7 @@ from training.models.base import (
     next_item_loss,
     weighted_mean,
 )
-from training.models.dropout import halves_share_masks
+from training.models.dropout import halves_share_masks, masks_recorded, masks_replayed
 from training.trainer import TrainResult
 
 __all__ = [
@@ -140,8 +140,9 @@ def states_and_perturbed(
 
     On CPU, for batches within :data:`STACK_LIMIT`, one encoder pass over the doubled batch [S; S + delta]
     whose halves share their masks (cheaper than two passes, most for GRU4Rec's step-by-step recurrence:
-    1.8x a base step against 2.0x on beauty). Otherwise two passes, the second from the first's random
-    state, so that it draws the same masks (CUDA's fused dropout and attention draw their own).
+    1.8x a base step against 2.0x on beauty). Otherwise two passes: on CPU the second replays the masks the
+    first recorded; on CUDA (whose fused dropout and attention draw their own) it starts from the first's
+    random state, so that it draws the same masks again.
     """
     B, L = inputs.shape
     if inputs.device.type == "cpu" and 2 * B * L * L <= STACK_LIMIT:
@@ -149,13 +150,15 @@ def states_and_perturbed(
             both = model.encode(torch.cat([inputs, inputs]), input_delta=torch.cat([torch.zeros_like(delta), delta]))
         states, perturbed = both.chunk(2)
         return states, perturbed
-    cuda = inputs.device.type == "cuda"
-    cpu_state = torch.get_rng_state()
-    cuda_state = torch.cuda.get_rng_state(inputs.device) if cuda else None
+    if inputs.device.type == "cpu":
+        with masks_recorded() as tape:
+            states = model.encode(inputs)
+        with masks_replayed(tape):
+            return states, model.encode(inputs, input_delta=delta)
+    cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(inputs.device)
     states = model.encode(inputs)
     torch.set_rng_state(cpu_state)
-    if cuda_state is not None:
-        torch.cuda.set_rng_state(cuda_state, inputs.device)
+    torch.cuda.set_rng_state(cuda_state, inputs.device)
     return states, model.encode(inputs, input_delta=delta)
 
 
@@ -213,24 +216,34 @@ class CascadeLoss(AdversarialLoss):
         self.switches = SWITCHES[config.variant]
         self.memory: DirectionMemory | None = None  # recycled directions, made at the first batch
 
+    def history_delta(
+        self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch
+    ) -> torch.Tensor:
+        """Eq. 6's A / C: A = eps * g / ||g|| per history item (Eq. 7), over its cascade effect C.
+
+        inputs, targets (B, L) -> (B, L, E), zero at padding; a constant (no graph). One full-size
+        multiply: the per-item factor eps / (||g|| C) is formed on (B, L, 1).
+        """
+        g = self.direction(model, inputs, targets, batch)  # (B, L, E)
+        C = self.cascade[batch.users.cpu()].to(g.device).unsqueeze(-1)  # (B, L, 1)
+        norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True).clamp_min(1e-12)  # (B, L, 1)
+        return g * ((inputs > 0).unsqueeze(-1) * self.config.eps / (norm * C))
+
     def direction(self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Eq. 7's A (B, L, E): from the windows' recycled gradients when every one has been seen, else fresh."""
+        """Eq. 7's g (B, L, E): the windows' recycled gradients when every one has been seen, else fresh."""
         if self.config.direction == "fresh":
-            return self.history_perturbation(model, inputs, targets, batch.rng)
+            return self.fresh_direction(model, inputs, targets, batch.rng)
         if self.memory is None:
             n_users, max_len = self.cascade.shape
             self.memory = DirectionMemory(n_users, max_len, model.item_emb.embedding_dim, inputs.device)
         if not self.memory.has(batch.users):
-            return self.history_perturbation(model, inputs, targets, batch.rng)
-        return fast_gradient(self.memory.get(batch.users), self.config.eps) * (inputs > 0).unsqueeze(-1)
+            return self.fresh_direction(model, inputs, targets, batch.rng)
+        return self.memory.get(batch.users)
 
-    def history_perturbation(
+    def fresh_direction(
         self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, rng: torch.Generator
     ) -> torch.Tensor:
-        """Eq. 7: A = eps * g / ||g|| per history item, g = ∂||ŵ - w|| / ∂S at a ξ-long random start.
-
-        inputs, targets (B, L) -> A (B, L, E), zero at padding; a constant (no graph).
-        """
+        """Eq. 7's g = ∂||ŵ - w|| / ∂S at a ξ-long random start: inputs, targets (B, L) -> (B, L, E)."""
         real = (inputs > 0).unsqueeze(-1)  # (B, L, 1)
         width = model.item_emb.embedding_dim
         start = torch.randn((*inputs.shape, width), generator=rng).to(inputs.device)  # (B, L, E)
@@ -242,7 +255,7 @@ class CascadeLoss(AdversarialLoss):
             moved = model.encode(inputs, input_delta=start)  # (B, L, D)
             distance = weighted_mean(torch.linalg.vector_norm(moved - clean, dim=-1), targets > 0, None)  # Eq. 6
             (grad,) = torch.autograd.grad(distance, start)  # (B, L, E)
-        return fast_gradient(grad, self.config.eps) * real
+        return grad
 
     def parts(self, model: CausalModel, batch: Batch) -> dict[str, torch.Tensor]:
         cfg, sw = self.config, self.switches
@@ -250,9 +263,7 @@ class CascadeLoss(AdversarialLoss):
         mask = targets > 0  # (B, L) instances
         adversarial: dict[str, torch.Tensor] = {}
         if sw.level1 and cfg.lam1 > 0:
-            A = self.direction(model, inputs, targets, batch)  # (B, L, E)
-            C = self.cascade[batch.users.cpu()].to(A.device).unsqueeze(-1)  # (B, L, 1)
-            delta = A / C  # (B, L, E)
+            delta = self.history_delta(model, inputs, targets, batch)  # (B, L, E) A / C
             if self.memory is not None:  # keep ∂||ŵ - w|| / ∂(ŵ's input) from Eq. 10's backward for next time
                 delta.requires_grad_(True)
                 memory, users = self.memory, batch.users
@@ -265,13 +276,16 @@ class CascadeLoss(AdversarialLoss):
         if not (sw.level2 and cfg.lam2 > 0):
             clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
             return {"clean": clean, **adversarial}
-        negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L)
-        pos, neg = model.item_emb(torch.stack([targets, negatives])).unbind(0)  # (B, L, D) each, one lookup
-        user = states  # (B, L, D)
-        if model.config.loss == "bce":  # L_B is Eq. 5 on the same negative (next_item_loss's BCE, lookups shared)
-            clean = weighted_mean(pair_bce(user, pos, neg), mask, batch.weights)
+        if model.config.loss == "bce":  # L_B is Eq. 5 with its own negative; one lookup serves both levels
+            negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) as next_item_loss draws them
+            attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's negative
+            pos, neg_b, neg = model.item_emb(torch.stack([targets, negatives, attacked])).unbind(0)  # (B, L, D)
+            clean = weighted_mean(pair_bce(states, pos, neg_b), mask, batch.weights)
         else:
             clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
+            attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's negative
+            pos, neg = model.item_emb(torch.stack([targets, attacked])).unbind(0)  # (B, L, D) each
+        user = states  # (B, L, D)
         d_user, d_pos, d_neg = linear_perturbations(user, pos, neg, mask, cfg.level2_eps)  # Eq. 9
         adv2 = pair_bce(user + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
         return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(adv2, mask, batch.weights)}
