@@ -16,6 +16,8 @@ perturbation and not the difference between two dropout draws (large at our Amaz
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
 negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
 perturbation, and add that BCE (``CascadeConfig.eps2`` gives this level its own ε; the paper uses one).
+Its negative is drawn apart from L_B's: sharing L_B's lowered validation NDCG@10 on video-games after 10
+epochs from 0.0607 to 0.0582 (session 14), so the second negative is part of what level 2 adds.
 Eq. 10: ``L = L_B + λ1 L_adv1 + λ2 L_adv2``; the perturbations are constants (no gradient through them).
 
 Base loss: the paper trains its base with BCE and one negative (Eq. 5) and uses "exactly the same loss"
@@ -34,9 +36,12 @@ adversarial training (Shafahi et al., 2019), and it drops the direction pass.
 Cost: per batch, level 1 with fresh directions adds three encoder forward passes (the dropout-off clean
 pass, the pass at the random start, ŵ) and two backward passes (the direction's, to the input only, and
 ŵ's share of the update) to the base's one forward and one backward. Where the encoder dominates an epoch
-(BCE with one negative) an adv_cas epoch therefore costs about three base epochs (measured 2.5-3.3x);
-with recycled directions, only ŵ's forward and backward, which on CPU run in one pass with w's over the
-doubled batch: at most two (``benchmarks/cascade_table3.py --cost``).
+(BCE with one negative) an adv_cas epoch therefore costs about three base epochs; with recycled
+directions, only ŵ's forward and backward (on CPU stacked with w's into one pass where that is cheaper):
+about two. Measured on BCE bases, base and adv_cas steps interleaved (``benchmarks/cascade_table3.py
+--cost``, session 14): fresh 2.75-3.10x; recycled 1.85-1.92x on beauty and video-games (L 50), 2.02x
+(SASRec) and 2.10x (GRU4Rec) on ml-1m (L 200), where the doubled batch is past :data:`STACK_LIMIT` and
+w and ŵ run as two passes.
 """
 
 from __future__ import annotations
@@ -145,12 +150,12 @@ def states_and_perturbed(
     random state, so that it draws the same masks again.
     """
     B, L = inputs.shape
-    if inputs.device.type == "cpu" and 2 * B * L * L <= STACK_LIMIT:
-        with halves_share_masks():
-            both = model.encode(torch.cat([inputs, inputs]), input_delta=torch.cat([torch.zeros_like(delta), delta]))
-        states, perturbed = both.chunk(2)
-        return states, perturbed
     if inputs.device.type == "cpu":
+        if 2 * B * L * L <= STACK_LIMIT:
+            with halves_share_masks():
+                doubled = torch.cat([inputs, inputs])  # (2B, L)
+                states, perturbed = model.encode(doubled, torch.cat([torch.zeros_like(delta), delta])).chunk(2)
+            return states, perturbed
         with masks_recorded() as tape:
             states = model.encode(inputs)
         with masks_replayed(tape):
@@ -285,9 +290,8 @@ class CascadeLoss(AdversarialLoss):
             clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
             attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's negative
             pos, neg = model.item_emb(torch.stack([targets, attacked])).unbind(0)  # (B, L, D) each
-        user = states  # (B, L, D)
-        d_user, d_pos, d_neg = linear_perturbations(user, pos, neg, mask, cfg.level2_eps)  # Eq. 9
-        adv2 = pair_bce(user + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
+        d_user, d_pos, d_neg = linear_perturbations(states, pos, neg, mask, cfg.level2_eps)  # Eq. 9
+        adv2 = pair_bce(states + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
         return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(adv2, mask, batch.weights)}
 
 
