@@ -10,8 +10,8 @@ both phases, the test row is reported there.
         --base-minutes 12 --adv-minutes 5 --cost --robustness
 
 Paper schedules are 500 base + 100 adversarial epochs on an A100; ours are whatever fits the budgets,
-reported per row (``epochs``, ``wall_s``). ``--cost`` times base epochs and adv_cas epochs of the
-same model on the same data (``epoch_cost_ratio``; ``--direction recycled`` for the cheaper Eq. 7);
+reported per row (``epochs``, ``wall_s``). ``--cost`` times one base epoch and one adv_cas epoch of the
+same model on the same data, interleaved (``epoch_cost_ratio``; ``--direction recycled``: the cheaper Eq. 7);
 ``--robustness`` runs Sec. 5.6's item replacements (first / middle / last, last K = 1..5) on the base
 and the adversarially tuned models and plots Fig. 6.
 """
