@@ -278,18 +278,11 @@ class CascadeLoss(AdversarialLoss):
             adversarial["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
         else:
             states = model.encode(inputs)  # (B, L, D): w at every position
+        clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
         if not (sw.level2 and cfg.lam2 > 0):
-            clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
             return {"clean": clean, **adversarial}
-        if model.config.loss == "bce":  # L_B is Eq. 5 with its own negative; one lookup serves both levels
-            negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) as next_item_loss draws them
-            attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's negative
-            pos, neg_b, neg = model.item_emb(torch.stack([targets, negatives, attacked])).unbind(0)  # (B, L, D)
-            clean = weighted_mean(pair_bce(states, pos, neg_b), mask, batch.weights)
-        else:
-            clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
-            attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's negative
-            pos, neg = model.item_emb(torch.stack([targets, attacked])).unbind(0)  # (B, L, D) each
+        attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's own negative
+        pos, neg = model.item_emb(torch.stack([targets, attacked])).unbind(0)  # (B, L, D) each
         d_user, d_pos, d_neg = linear_perturbations(states, pos, neg, mask, cfg.level2_eps)  # Eq. 9
         adv2 = pair_bce(states + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
         return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(adv2, mask, batch.weights)}
