@@ -134,14 +134,12 @@ def test_level_two_perturbs_user_target_and_negative_by_eps(trained) -> None:
 
 def test_closed_form_level_two_perturbations_equal_the_autograd_fast_gradients() -> None:
     torch.manual_seed(0)
-    user, pos, neg = (torch.randn(4, 6, 8) for _ in range(3))
-    mask = torch.rand(4, 6) > 0.3
+    user, pos, neg = (torch.randn(24, 8) for _ in range(3))  # 24 instances
     leaves = [t.clone().requires_grad_(True) for t in (user, pos, neg)]
-    grads = torch.autograd.grad((pair_bce(*leaves) * mask).sum(), leaves)  # Eq. 8 at δ = 0
+    grads = torch.autograd.grad(pair_bce(*leaves).sum(), leaves)  # Eq. 8 at δ = 0
     expected = [fast_gradient(g, 0.7) for g in grads]  # Eq. 9
-    for got, want in zip(linear_perturbations(user, pos, neg, mask, 0.7), expected, strict=True):
+    for got, want in zip(linear_perturbations(user, pos, neg, 0.7), expected, strict=True):
         torch.testing.assert_close(got, want)
-        assert (got[~mask] == 0).all()
 
 
 def test_eps2_sets_level_two_epsilon_and_leaves_level_one_at_eps(trained) -> None:
@@ -275,7 +273,7 @@ def test_w_and_perturbed_w_come_from_the_same_dropout_masks_in_one_pass_or_two(
     kind: str, stacked: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not stacked:  # batches beyond the limit run as two passes, the second replaying the random state
-        monkeypatch.setattr(cascade_at, "STACK_LIMIT", 0)
+        monkeypatch.setattr(cascade_at, "STACK_LIMIT", -1)  # below every model's size, recurrent ones too
     log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
     seed_everything(0)
     model = build_model(kind, log.n_items, TINY if kind == "sasrec" else {"hidden": 16, "embedding": 16, "max_len": 12})
@@ -289,3 +287,18 @@ def test_w_and_perturbed_w_come_from_the_same_dropout_masks_in_one_pass_or_two(
     states, perturbed = states_and_perturbed(model, inputs, torch.zeros_like(delta))
     torch.testing.assert_close(states, perturbed)
     assert not torch.allclose(states, model.encode(inputs))  # and masks were drawn
+
+
+@pytest.mark.parametrize(("kind", "passes"), [("gru4rec", 1), ("sasrec", 2)])
+def test_recurrent_models_stack_w_and_perturbed_w_at_any_length_attention_only_within_the_limit(
+    kind: str, passes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cascade_at, "STACK_LIMIT", 1)  # smaller than any attention tensor
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
+    model = build_model(kind, log.n_items, TINY if kind == "sasrec" else {"hidden": 16, "embedding": 16, "max_len": 12})
+    inputs, _ = causal_pairs(_batch(log, 12).items)
+    calls: list[int] = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    states_and_perturbed(model, inputs, torch.zeros(*inputs.shape, model.item_emb.embedding_dim))
+    assert len(calls) == passes

@@ -45,9 +45,9 @@ def fast_gradient(grad: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def pair_bce(users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-    """Per-position BCE with one negative: users, positives, negatives (B, L, D) -> (B, L)."""
-    pos = (users * positives).sum(-1)  # (B, L) r_ij
-    neg = (users * negatives).sum(-1)  # (B, L) r_in
+    """Per-position BCE with one negative: users, positives, negatives (..., D) -> (...)."""
+    pos = (users * positives).sum(-1)  # (...) r_ij
+    neg = (users * negatives).sum(-1)  # (...) r_in
     return F.softplus(-pos) + F.softplus(neg)  # -log σ(r_ij) - log(1 - σ(r_in))
 
 

@@ -47,6 +47,7 @@ w and ŵ run as two passes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Unpack
 
 import numpy as np
@@ -131,9 +132,11 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
     return torch.from_numpy(out)
 
 
-# floats in the (2B, L, L) attention tensors of a doubled batch above which w and ŵ run as two passes: 32 MiB
-# is glibc's largest mmap threshold, and larger blocks are fresh mappings whose pages fault in on every
-# step (SASRec on ml-1m, L 200: one stacked pass 2.5x a base step, two passes 2.0x; at L 50 stacked 1.9x)
+# floats in a doubled batch's attention weights (CausalModel.pairwise_floats of 2B) above which w and ŵ run as
+# two passes: 32 MiB is glibc's largest mmap threshold, and larger blocks are fresh mappings whose pages fault
+# in on every step (SASRec on ml-1m, L 200: one stacked pass 2.3-2.5x a base step, two passes 1.9-2.0x; at
+# L 50 stacked 1.9x). Recurrent models have no such tensor and always stack: halving the recurrence's
+# sequential steps pays even at L 200 (GRU4Rec on ml-1m, level 1 alone: 1.95x stacked, 2.00x two passes).
 STACK_LIMIT = 8 * 2**20
 
 
@@ -143,15 +146,16 @@ def states_and_perturbed(
     """w = f(S) and ŵ = f(S + delta) under the same dropout masks, so that Eq. 6 measures the perturbation
     and not two dropout draws: (B, L) ids, (B, L, E) delta -> two (B, L, D).
 
-    On CPU, for batches within :data:`STACK_LIMIT`, one encoder pass over the doubled batch [S; S + delta]
-    whose halves share their masks (cheaper than two passes, most for GRU4Rec's step-by-step recurrence:
-    1.8x a base step against 2.0x on beauty). Otherwise two passes: on CPU the second replays the masks the
+    On CPU, where the doubled batch's attention weights are within :data:`STACK_LIMIT` (always for recurrent
+    models), one encoder pass over the doubled batch [S; S + delta] whose halves share their masks (cheaper
+    than two passes, most for GRU4Rec's step-by-step recurrence: 1.8x a base step against 2.0x on beauty).
+    Otherwise two passes: on CPU the second replays the masks the
     first recorded; on CUDA (whose fused dropout and attention draw their own) it starts from the first's
     random state, so that it draws the same masks again.
     """
     B, L = inputs.shape
     if inputs.device.type == "cpu":
-        if 2 * B * L * L <= STACK_LIMIT:
+        if model.pairwise_floats(2 * B, L) <= STACK_LIMIT:
             with halves_share_masks():
                 doubled = torch.cat([inputs, inputs])  # (2B, L)
                 states, perturbed = model.encode(doubled, torch.cat([torch.zeros_like(delta), delta])).chunk(2)
@@ -168,22 +172,21 @@ def states_and_perturbed(
 
 
 def linear_perturbations(
-    user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor, eps: float
+    user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 9 in closed form: ``eps * h / ||h||`` with h the gradients of Eq. 8's BCE at δ = 0 with respect to
-    the user state, the target and the negative embedding: (B, L, D) each and a (B, L) mask -> three
-    (B, L, D) constants, zero where ``mask`` is False.
+    the user state, the target and the negative embedding: (N, D) each, one row per instance -> three
+    (N, D) constants.
 
     With r_j = w·e_j, r_n = w·e_n and ℓ = -log σ(r_j) - log(1 - σ(r_n)): ∂ℓ/∂w = σ(r_n) e_n - σ(-r_j) e_j,
     ∂ℓ/∂e_j = -σ(-r_j) w and ∂ℓ/∂e_n = σ(r_n) w, so the target moves by -eps w / ||w|| and the negative by
     +eps w / ||w||. (No autograd pass: the same values, for a fraction of the work.)
     """
     with torch.no_grad():
-        real = mask.unsqueeze(-1).to(user.dtype)  # (B, L, 1)
-        pull = torch.sigmoid(-(user * pos).sum(-1, keepdim=True))  # (B, L, 1) σ(-r_j)
-        push = torch.sigmoid((user * neg).sum(-1, keepdim=True))  # (B, L, 1) σ(r_n)
-        d_user = fast_gradient((push * neg - pull * pos) * real, eps)  # (B, L, D)
-        toward = fast_gradient(user, eps) * real  # (B, L, D) eps w / ||w||
+        pull = torch.sigmoid(-(user * pos).sum(-1, keepdim=True))  # (N, 1) σ(-r_j)
+        push = torch.sigmoid((user * neg).sum(-1, keepdim=True))  # (N, 1) σ(r_n)
+        d_user = fast_gradient(push * neg - pull * pos, eps)  # (N, D)
+        toward = fast_gradient(user, eps)  # (N, D) eps w / ||w||
     return d_user, -toward, toward
 
 
@@ -271,8 +274,7 @@ class CascadeLoss(AdversarialLoss):
             delta = self.history_delta(model, inputs, targets, batch)  # (B, L, E) A / C
             if self.memory is not None:  # keep ∂||ŵ - w|| / ∂(ŵ's input) from Eq. 10's backward for next time
                 delta.requires_grad_(True)
-                memory, users = self.memory, batch.users
-                delta.register_hook(lambda grad: memory.keep(users, grad))
+                delta.register_hook(partial(self.memory.keep, batch.users))
             states, w_hat = states_and_perturbed(model, inputs, delta)  # (B, L, D): w, and ŵ = f(S + A / C), Eq. 6
             adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
             adversarial["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
@@ -282,10 +284,12 @@ class CascadeLoss(AdversarialLoss):
         if not (sw.level2 and cfg.lam2 > 0):
             return {"clean": clean, **adversarial}
         attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's own negative
-        pos, neg = model.item_emb(torch.stack([targets, attacked])).unbind(0)  # (B, L, D) each
-        d_user, d_pos, d_neg = linear_perturbations(states, pos, neg, mask, cfg.level2_eps)  # Eq. 9
-        adv2 = pair_bce(states + d_user, pos + d_pos, neg + d_neg)  # (B, L) Eq. 8
-        return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(adv2, mask, batch.weights)}
+        w = states[mask]  # (N, D): level 2 on the N instances only (padding is ~40 % of an ml-1m batch)
+        pos, neg = model.item_emb(torch.stack([targets[mask], attacked[mask]])).unbind(0)  # (N, D) each
+        d_user, d_pos, d_neg = linear_perturbations(w, pos, neg, cfg.level2_eps)  # Eq. 9
+        adv2 = pair_bce(w + d_user, pos + d_pos, neg + d_neg)  # (N,) Eq. 8
+        per_position = torch.zeros_like(targets, dtype=adv2.dtype).masked_scatter(mask, adv2)  # (B, L)
+        return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(per_position, mask, batch.weights)}
 
 
 def cascade_finetune(

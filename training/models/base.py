@@ -137,6 +137,11 @@ class CausalModel(SequentialModel):
         else reads them: the hook adversarial methods perturb the input with (E = ``item_emb`` width).
         """
 
+    def pairwise_floats(self, batch: int, length: int) -> int:
+        """Floats in one position-by-position activation (attention weights) of a (batch, length) pass, which
+        grows as length²; 0 for models without one (the recurrent ones). Methods that stack passes read it."""
+        return 0
+
     def score_items(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of chosen items: states (P, D), items (P, M) internal ids -> (P, M)."""
         return (self.item_emb(items) * states[:, None, :]).sum(-1)

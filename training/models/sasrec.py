@@ -77,6 +77,9 @@ class SASRec(CausalModel):
         )
         init_xavier(self, self.item_emb)
 
+    def pairwise_floats(self, batch: int, length: int) -> int:
+        return batch * self.config.heads * length * length  # (B, H, L, L) attention weights
+
     def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden state at every position: (B, L) ids (+ optional (B, L, D) embedding delta) -> (B, L, D)."""
         L = history.shape[1]
