@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import RESULTS, merge_results, write_results
 
+from training.allocator import SWITCH, keep_freed_memory
 from training.data.batches import TrainingWindows
 from training.data.formats import read_log
 from training.data.splits import Split, leave_one_out
@@ -249,6 +251,7 @@ def epoch_cost(dataset: str, kind: str, base: SequentialModel, split: Split, arg
     config = CascadeConfig(
         eps=args.eps, eps2=args.eps2[0] if args.eps2 else None, seed=args.seed, direction=args.direction
     )
+    allocator = "keeps freed memory" if keep_freed_memory() else "glibc defaults"
     plain, tuned = copy.deepcopy(base).train(), copy.deepcopy(base).train()
     objective = CascadeLoss(cascade_matrix(split.train, tuned.max_len, config), config)
     plain_opt = optimiser_for(plain, TrainConfig(lr=config.lr, weight_decay=args.base_l2))
@@ -264,7 +267,10 @@ def epoch_cost(dataset: str, kind: str, base: SequentialModel, split: Split, arg
         t1 = time.perf_counter()
         train_step(tuned, tuned_opt, objective, batch)
         base_s, adv_s = base_s + t1 - t0, adv_s + time.perf_counter() - t1
-    how = f"one epoch each, interleaved batch by batch, after one adv_cas epoch (--cost, direction {args.direction})"
+    how = (
+        f"one epoch each, interleaved batch by batch, after one adv_cas epoch (--cost, direction {args.direction}, "
+        f"allocator {allocator})"
+    )
     return cost_row(dataset, kind, base_s, adv_s, how)
 
 
@@ -296,6 +302,11 @@ def main() -> None:
     parser.add_argument(
         "--direction", choices=["fresh", "recycled"], default="fresh", help="Eq. 7's g (CascadeConfig.direction)"
     )
+    parser.add_argument(
+        "--malloc-defaults",
+        action="store_true",
+        help="leave glibc's malloc thresholds as they are (sets STEADYREC_KEEP_FREED_MEMORY=0; see training.allocator)",
+    )
     parser.add_argument("--robustness", action="store_true", help="also run Sec. 5.6 and plot Fig. 6")
     parser.add_argument("--robust-users", type=int, default=5000, help="test users in the robustness runs")
     parser.add_argument("--adv-valid", action=argparse.BooleanOptionalAction, default=True, help="best epoch on valid")
@@ -304,6 +315,8 @@ def main() -> None:
     parser.add_argument("--merge-from", nargs="*", default=[], help="only merge these results (NAME) into --name")
     parser.add_argument("--notes-file", type=Path, default=None, help="extra notes for the merged results")
     args = parser.parse_args()
+    if args.malloc_defaults:
+        os.environ[SWITCH] = "0"
     if args.merge_from:
         merge_results(args.name, args.merge_from, args.notes_file)
         return

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from training.allocator import keep_freed_memory
 from training.data.batches import Batch, TrainingWindows
 from training.data.log import InteractionLog
 from training.data.splits import EvalSet
@@ -124,6 +125,8 @@ def train(
     build the model after :func:`seed_everything`).
     """
     device = pick_device(config.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # glibc keeps freed pages for the next step (STEADYREC_KEEP_FREED_MEMORY=0: not)
     model.to(device)
     order_rng, sample_rng = rngs or seed_everything(config.seed)
     windows = TrainingWindows(data, model.max_len)
