@@ -6,13 +6,18 @@ threshold follows the largest block freed so far but stops at 32 MiB, and the he
 the system once it passes the trim threshold (twice the mmap threshold). A training step allocates and frees
 the same activations every step, so under those defaults the larger ones fault their pages in again on
 every step, in the kernel. Cascade-guided AT on ml-1m (L 200), which keeps two encoder passes' activations
-alive at once, paid for that most (session 15, base and adv_cas steps interleaved on one batch stream, three
-process pairs alternated): adv_cas steps cost 1.97-2.11x a base step of GRU4Rec with glibc's defaults and
-1.75-1.88x with the thresholds below, SASRec 1.98x and 1.90-1.92x, with base steps unchanged within this
-VM's noise; minor page faults over one such run fell from 1.3 M to 0.4 M.
+alive at once, paid for that most. Measured (session 15, ``benchmarks/cascade_table3.py --cost``: a base and an
+adv_cas epoch interleaved batch by batch; two runs each, ``--malloc-defaults`` for glibc's defaults): an
+adv_cas epoch cost 1.92x / 1.93x a base epoch of SASRec with these thresholds against 1.99x / 2.03x with
+glibc's defaults, GRU4Rec 1.79x / 1.86x against 1.92x / 2.03x. Minor page faults over one profiling run of
+SASRec fell from 1.3 M to 0.4-0.6 M.
 
-The price is memory: the process keeps its peak heap (it reaches that peak again on the next step anyway).
-:func:`training.trainer.train` calls :func:`keep_freed_memory` on CPU. A process started with
+The price would be memory kept between steps, but a training step reaches the same peak again anyway: peak
+RSS of those runs was the same either way (SASRec 1.70-1.75 GB kept, 1.73-1.76 GB with the defaults; GRU4Rec
+1.11-1.12 and 1.09-1.11 GB).
+
+Every training loop (the trainer's, FINEST's, LARM's) takes its device from
+:func:`training.device.training_device`, which calls :func:`keep_freed_memory` on CPU. A process started with
 ``STEADYREC_KEEP_FREED_MEMORY=0``, or whose environment sets glibc's malloc knobs itself
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``), is left alone, and so is any
 C library without ``mallopt``.
@@ -32,7 +37,7 @@ log = logging.getLogger(__name__)
 M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 * 2**20  # blocks up to 256 MiB come from the heap (ml-1m's doubled attention: 41 MB)
-TRIM_THRESHOLD = 2**30  # the heap keeps up to 1 GiB of freed top (a step's activations on ml-1m: ~0.5 GB)
+TRIM_THRESHOLD = 2**30  # the heap keeps up to 1 GiB of freed top (more than one ml-1m step frees)
 SWITCH = "STEADYREC_KEEP_FREED_MEMORY"  # "0" leaves the allocator alone
 _ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from training.allocator import keep_freed_memory
 from training.data.batches import Batch, TrainingWindows
 from training.data.log import InteractionLog
 from training.data.splits import EvalSet
-from training.device import pick_device
+from training.device import training_device
 from training.evaluation.ranking import evaluate
 from training.models.base import SequentialModel
 from training.optim import adam
@@ -124,9 +123,7 @@ def train(
     (order, sample) overrides the streams derived from ``config.seed`` (initialisation is the caller's:
     build the model after :func:`seed_everything`).
     """
-    device = pick_device(config.device)
-    if device.type == "cpu":
-        keep_freed_memory()  # glibc keeps freed pages for the next step (STEADYREC_KEEP_FREED_MEMORY=0: not)
+    device = training_device(config.device)
     model.to(device)
     order_rng, sample_rng = rngs or seed_everything(config.seed)
     windows = TrainingWindows(data, model.max_len)

@@ -8,7 +8,9 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
+from training import device
 from training.allocator import SWITCH, keep_freed_memory
 
 glibc_linux = pytest.mark.skipif(
@@ -53,3 +55,13 @@ def test_the_switch_and_the_callers_own_malloc_settings_leave_the_allocator_alon
     monkeypatch.delenv(SWITCH)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     assert keep_freed_memory() is False
+
+
+def test_a_training_loop_on_cpu_keeps_freed_memory_and_on_cuda_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(device, "keep_freed_memory", lambda: calls.append(True) or True)
+    assert device.training_device("cpu").type == "cpu"
+    assert calls == [True]
+    monkeypatch.setattr(device, "pick_device", lambda requested: torch.device("cuda"))
+    device.training_device("auto")
+    assert calls == [True]

@@ -31,7 +31,7 @@ import torch
 
 from training.data.batches import Batch
 from training.data.log import InteractionLog
-from training.device import pick_device
+from training.device import training_device
 from training.methods.configs import FinestConfig
 from training.models.base import (
     CausalModel,
@@ -245,7 +245,7 @@ def finest_finetune(
 ) -> FinestResult:
     """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built);
     ``batch_weights`` gives each batch's per-user weights of the next-item loss (default: uniform)."""
-    device = pick_device(config.device)
+    device = training_device(config.device)
     model.to(device)
     result = FinestResult()
     started = time.perf_counter()

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from training.data.strong_generalisation import HeldOut
-from training.device import pick_device
+from training.device import training_device
 from training.evaluation.heldout import dense_rows, evaluate_heldout, item_item_scorer, ndcg_at_k
 from training.methods.adversary import Adversary, adversary_step, build_adversary, normalised_weights
 from training.models.ease import fit_ease
@@ -174,7 +174,7 @@ def fit_larm(
         raise ValueError("learner='closed-form' starts from the EASE solution it computes; pass no init_weights")
     if not closed_form and (config.init == "ease") != (init_weights is not None):
         raise ValueError("init='ease' needs init_weights (an EASE solution); init='glorot' takes none")
-    device = pick_device(config.device)
+    device = training_device(config.device)
     torch.manual_seed(config.seed)
     n = train.shape[1]
     learner = ItemItem(n, fit_ease(train, config.c) if closed_form else init_weights).to(device)
