@@ -38,10 +38,12 @@ pass, the pass at the random start, ŵ) and two backward passes (the direction's
 ŵ's share of the update) to the base's one forward and one backward. Where the encoder dominates an epoch
 (BCE with one negative) an adv_cas epoch therefore costs about three base epochs; with recycled
 directions, only ŵ's forward and backward (on CPU stacked with w's into one pass where that is cheaper):
-about two. Measured on BCE bases, base and adv_cas steps interleaved (``benchmarks/cascade_table3.py
---cost``, session 14): fresh 2.75-3.10x; recycled 1.85-1.92x on beauty and video-games (L 50), 2.02x
-(SASRec) and 2.10x (GRU4Rec) on ml-1m (L 200), where the doubled batch is past :data:`STACK_LIMIT` and
-w and ŵ run as two passes.
+about two. Level 2 works on the instances only (padding is left out before its embedding lookups).
+Measured on BCE bases, base and adv_cas steps interleaved (``benchmarks/cascade_table3.py --cost``): fresh
+2.75-3.10x (session 14); recycled, session 15, with the trainer keeping freed memory
+(:mod:`training.allocator`): 1.82x SASRec video-games, 1.82x SASRec beauty, 1.87x GRU4Rec beauty,
+1.92x / 1.93x SASRec ml-1m and 1.79x / 1.86x GRU4Rec ml-1m (two runs each; with glibc's defaults
+1.99x / 2.03x and 1.92x / 2.03x).
 """
 
 from __future__ import annotations
@@ -133,10 +135,11 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
 
 
 # floats in a doubled batch's attention weights (CausalModel.pairwise_floats of 2B) above which w and ŵ run as
-# two passes: 32 MiB is glibc's largest mmap threshold, and larger blocks are fresh mappings whose pages fault
-# in on every step (SASRec on ml-1m, L 200: one stacked pass 2.3-2.5x a base step, two passes 1.9-2.0x; at
-# L 50 stacked 1.9x). Recurrent models have no such tensor and always stack: halving the recurrence's
-# sequential steps pays even at L 200 (GRU4Rec on ml-1m, level 1 alone: 1.95x stacked, 2.00x two passes).
+# two passes: SASRec on ml-1m (L 200, 2 x 20 MB of attention per block) cost 2.2-2.5x a base step stacked
+# against 1.9-2.0x in two passes with glibc's defaults (blocks over 32 MiB are fresh mappings every step), and
+# still 1.96x against 1.90x with freed memory kept (training.allocator); at L 50 stacked pays (1.9x against
+# 2.0x). Recurrent models have no such tensor and always stack: halving the recurrence's sequential steps pays
+# even at L 200 (GRU4Rec on ml-1m, level 1 alone: 1.95x stacked, 2.00x in two passes).
 STACK_LIMIT = 8 * 2**20
 
 
