@@ -39,11 +39,10 @@ pass, the pass at the random start, ŵ) and two backward passes (the direction's
 (BCE with one negative) an adv_cas epoch therefore costs about three base epochs; with recycled
 directions, only ŵ's forward and backward (on CPU stacked with w's into one pass where that is cheaper):
 about two. Level 2 works on the instances only (padding is left out before its embedding lookups).
-Measured on BCE bases, base and adv_cas steps interleaved (``benchmarks/cascade_table3.py --cost``): fresh
-2.75-3.10x (session 14); recycled, session 15, with the trainer keeping freed memory
-(:mod:`training.allocator`): 1.82x SASRec video-games, 1.82x SASRec beauty, 1.87x GRU4Rec beauty,
-1.92x / 1.93x SASRec ml-1m and 1.79x / 1.86x GRU4Rec ml-1m (two runs each; with glibc's defaults
-1.99x / 2.03x and 1.92x / 2.03x).
+Measured on BCE bases, base and adv_cas steps interleaved (``benchmarks/cascade_table3.py --cost``, session
+15, the trainer keeping freed memory: :mod:`training.allocator`): fresh 2.71-2.89x; recycled 1.82x SASRec
+video-games, 1.82x SASRec beauty, 1.87x GRU4Rec beauty, 1.92x / 1.93x SASRec ml-1m and 1.79x / 1.86x
+GRU4Rec ml-1m (two runs each; with glibc's defaults 1.99x / 2.03x and 1.92x / 2.03x).
 """
 
 from __future__ import annotations
