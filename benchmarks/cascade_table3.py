@@ -32,26 +32,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cascade_cost import cost_from_rows, epoch_cost
 from results_io import RESULTS, merge_results, write_results
 
-from training.allocator import SWITCH, keep_freed_memory
-from training.data.batches import TrainingWindows
+from training.allocator import SWITCH
 from training.data.formats import read_log
 from training.data.splits import Split, leave_one_out
 from training.evaluation.ranking import evaluate
-from training.methods.cascade_at import CascadeLoss, cascade_finetune, cascade_matrix
+from training.methods.cascade_at import cascade_finetune
 from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, SaoConfig
 from training.methods.sao import sao_finetune
 from training.models import SequentialModel, build_model
-from training.trainer import (
-    TrainConfig,
-    TrainResult,
-    model_loss,
-    optimiser_for,
-    seed_everything,
-    train,
-    train_step,
-)
+from training.trainer import TrainConfig, TrainResult, seed_everything, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -216,64 +208,6 @@ def epoch_times(result: TrainResult) -> dict[str, float]:
     }
 
 
-def cost_from_rows(rows: list[dict[str, Any]], dataset: str, kind: str) -> dict[str, Any] | None:
-    """epoch_cost_ratio from this run's `continue` (plain epochs) and `adv_cas` rows of one model."""
-    by: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if r.get("dataset") == dataset and r.get("model") == kind:
-            by.setdefault(r["method"], r)  # the first adv_cas row: the one at --eps
-    if "continue" not in by or "adv_cas" not in by:
-        return None
-    base_s, adv_s = by["continue"]["train_s_per_epoch"], by["adv_cas"]["train_s_per_epoch"]
-    return cost_row(dataset, kind, base_s, adv_s, "continue vs adv_cas rows (training passes per epoch, no validation)")
-
-
-def cost_row(dataset: str, kind: str, base_s: float, adv_s: float, how: str) -> dict[str, Any]:
-    print(f"  cost: base epoch {base_s:.1f}s, adv_cas epoch {adv_s:.1f}s, ratio {adv_s / base_s:.2f}", flush=True)
-    return {
-        "benchmark": "cascade",
-        "dataset": dataset,
-        "model": kind,
-        "method": "epoch_cost",
-        "base_epoch_s": round(base_s, 1),
-        "adv_epoch_s": round(adv_s, 1),
-        "epoch_cost_ratio": round(adv_s / base_s, 2),
-        "paper_ratio": 3.9,
-        "measured_by": how,
-    }
-
-
-def epoch_cost(dataset: str, kind: str, base: SequentialModel, split: Split, args: argparse.Namespace) -> dict:
-    """One base epoch and one adv_cas epoch on copies of the same model, interleaved batch by batch (a base
-    update, then an adv_cas update on the same batch), so that load from other tenants of this VM falls on
-    both alike (epochs timed back to back varied by 25 %). The adv_cas copy first runs one untimed epoch:
-    with recycled directions that is where every window's first direction is computed."""
-    config = CascadeConfig(
-        eps=args.eps, eps2=args.eps2[0] if args.eps2 else None, seed=args.seed, direction=args.direction
-    )
-    allocator = "keeps freed memory" if keep_freed_memory() else "glibc defaults"
-    plain, tuned = copy.deepcopy(base).train(), copy.deepcopy(base).train()
-    objective = CascadeLoss(cascade_matrix(split.train, tuned.max_len, config), config)
-    plain_opt = optimiser_for(plain, TrainConfig(lr=config.lr, weight_decay=args.base_l2))
-    tuned_opt = optimiser_for(tuned, TrainConfig(lr=config.lr, weight_decay=config.weight_decay))
-    windows = TrainingWindows(split.train, base.max_len)
-    order_rng, sample_rng = seed_everything(args.seed)
-    for batch in windows.batches(config.batch_size, order_rng, sample_rng):
-        train_step(tuned, tuned_opt, objective, batch)
-    base_s = adv_s = 0.0
-    for batch in windows.batches(config.batch_size, order_rng, sample_rng):
-        t0 = time.perf_counter()
-        train_step(plain, plain_opt, model_loss, batch)
-        t1 = time.perf_counter()
-        train_step(tuned, tuned_opt, objective, batch)
-        base_s, adv_s = base_s + t1 - t0, adv_s + time.perf_counter() - t1
-    how = (
-        f"one epoch each, interleaved batch by batch, after one adv_cas epoch (--cost, direction {args.direction}, "
-        f"allocator {allocator})"
-    )
-    return cost_row(dataset, kind, base_s, adv_s, how)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["beauty"], choices=list(DATASETS))
@@ -366,7 +300,13 @@ def main() -> None:
                 rows.append(row)
                 tuned.setdefault(method, model)
                 write_results(args.name, rows, notes=notes(args))
-            cost = epoch_cost(dataset, kind, base, split, args) if args.cost else cost_from_rows(rows, dataset, kind)
+            if args.cost:
+                config = CascadeConfig(
+                    eps=args.eps, eps2=args.eps2[0] if args.eps2 else None, seed=args.seed, direction=args.direction
+                )
+                cost: dict[str, Any] | None = epoch_cost(dataset, kind, base, split, config, args.base_l2)
+            else:
+                cost = cost_from_rows(rows, dataset, kind)
             if cost is not None:
                 rows.append(cost)
                 write_results(args.name, rows, notes=notes(args))
