@@ -103,6 +103,8 @@ def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str,
     config = {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": args.gru_dropout}  # paper Sec. 5.3
     if args.gru_embedding:  # only when asked, so the cached bases (GRU4RecConfig's embedding 64) keep their names
         config["embedding"] = args.gru_embedding
+    if args.gru_untied:  # likewise
+        config["tied"] = False
     return config
 
 
@@ -239,6 +241,9 @@ def main() -> None:
         "--gru-embedding", type=int, default=0, help="GRU4Rec item embedding size (0: GRU4RecConfig's 64; paper: 100)"
     )
     parser.add_argument(
+        "--gru-untied", action="store_true", help="GRU4Rec scores with its own output table (GRU4RecConfig.tied)"
+    )
+    parser.add_argument(
         "--gru-dropout", type=float, default=0.2, help="GRU4Rec dropout (paper: 0.2; our SASRec uses 0.5 on Amazon)"
     )
     parser.add_argument("--loss", choices=["ce", "bce"], default="ce", help="base loss (paper: bce)")
@@ -342,7 +347,8 @@ def notes(args: argparse.Namespace) -> str:
         f"or {args.adv_epochs} epochs per method (paper: 500 + 100 epochs on an A100); the base stops early after "
         f"{args.patience} validations (every {args.eval_every} epochs) without a gain; base L2 {args.base_l2:g} "
         f"(paper: 1e-5). SASRec width {args.hidden}, dropout 0.2 on ml-1m and 0.5 on the Amazon sets; GRU4Rec "
-        f"hidden 100, dropout {args.gru_dropout:g} (paper: width 100, dropout 0.2). Base loss `{args.loss}` "
+        f"hidden 100, dropout {args.gru_dropout:g}{', untied output table' if args.gru_untied else ''} "
+        f"(paper: width 100, dropout 0.2). Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
         "L2 1e-5 in the adversarial phase (`eps2`: the row's level-2 ε, `--eps2`; the paper uses ε); "

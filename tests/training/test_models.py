@@ -64,6 +64,21 @@ def test_onnx_export_matches_pytorch(kind: str, tmp_path: Path) -> None:
         assert np.max(np.abs(scores - model.scores(history).numpy())) <= 1e-4
 
 
+def test_untied_gru4rec_reads_histories_from_its_own_table_and_exports_exactly(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("gru4rec", 40, {**TINY["gru4rec"], "tied": False}).eval()
+    assert model.input_emb is not model.item_emb
+    assert not model.input_emb.weight[0].any()  # its padding row starts at zero too
+    history = torch.randint(0, 41, (5, 20))
+    with torch.no_grad():
+        states = model.encode(history)
+        model.item_emb.weight.zero_()  # the output table: scores change, the states do not
+        torch.testing.assert_close(model.encode(history), states)
+        assert not model.scores(history).any()
+        model.item_emb.weight.normal_()
+    export_onnx(model, tmp_path / "m.onnx")  # raises above 1e-4
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_scores_of_chosen_items_equal_the_full_scores_at_those_items(kind: str) -> None:
     torch.manual_seed(0)

@@ -245,7 +245,7 @@ class CascadeLoss(AdversarialLoss):
             return self.fresh_direction(model, inputs, targets, batch.rng)
         if self.memory is None:
             n_users, max_len = self.cascade.shape
-            self.memory = DirectionMemory(n_users, max_len, model.item_emb.embedding_dim, inputs.device)
+            self.memory = DirectionMemory(n_users, max_len, model.input_emb.embedding_dim, inputs.device)
         if not self.memory.has(batch.users):
             return self.fresh_direction(model, inputs, targets, batch.rng)
         return self.memory.get(batch.users)
@@ -255,7 +255,7 @@ class CascadeLoss(AdversarialLoss):
     ) -> torch.Tensor:
         """Eq. 7's g = ∂||ŵ - w|| / ∂S at a ξ-long random start: inputs, targets (B, L) -> (B, L, E)."""
         real = (inputs > 0).unsqueeze(-1)  # (B, L, 1)
-        width = model.item_emb.embedding_dim
+        width = model.input_emb.embedding_dim
         start = torch.randn((*inputs.shape, width), generator=rng).to(inputs.device)  # (B, L, E)
         start = fast_gradient(start, self.config.xi) * real  # ξ d, one random unit direction per item
         start.requires_grad_(True)

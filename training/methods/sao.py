@@ -51,7 +51,7 @@ class SaoLoss(AdversarialLoss):
         inputs, targets = causal_pairs(batch.items)  # (B, L) each
         mask = targets > 0
         attack = self.config.lam > 0
-        width = model.item_emb.embedding_dim
+        width = model.input_emb.embedding_dim
         # Δ = 0 on the inputs: the clean pass doubles as the point where Eq. 8 takes its gradient
         zero = torch.zeros((*inputs.shape, width), device=inputs.device, requires_grad=True) if attack else None
         states = model.encode(inputs, input_delta=zero)  # (B, L, D)

@@ -34,16 +34,17 @@ __all__ = [
 ]
 
 
-def init_xavier(model: nn.Module, padding: nn.Embedding) -> None:
-    """Xavier-normal on every matrix, zero biases, zero padding row (the reference SASRec init; with
-    PyTorch's N(0, 1) embedding init SASRec does not learn at all on ml-1m)."""
+def init_xavier(model: nn.Module, *padded: nn.Embedding) -> None:
+    """Xavier-normal on every matrix, zero biases, zero padding row of each ``padded`` table (the reference
+    SASRec init; with PyTorch's N(0, 1) embedding init SASRec does not learn at all on ml-1m)."""
     for name, p in model.named_parameters():
         if p.dim() > 1:
             nn.init.xavier_normal_(p)
         elif name.endswith("bias"):
             nn.init.zeros_(p)
     with torch.no_grad():
-        padding.weight[0].zero_()
+        for table in padded:
+            table.weight[0].zero_()
 
 
 def weighted_mean(per_position: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -136,6 +137,12 @@ class CausalModel(SequentialModel):
         ``input_delta`` (B, L, E), when given, is added to the history's item embeddings before anything
         else reads them: the hook adversarial methods perturb the input with (E = ``item_emb`` width).
         """
+
+    @property
+    def input_emb(self) -> nn.Embedding:
+        """The table ``encode`` reads histories from (``input_delta`` has its width): ``item_emb`` unless the
+        model keeps separate input and output tables."""
+        return self.item_emb
 
     def pairwise_floats(self, batch: int, length: int) -> int:
         """Floats in one position-by-position activation (attention weights) of a (batch, length) pass, which
