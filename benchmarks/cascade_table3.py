@@ -164,7 +164,14 @@ def finetune(run: Run, model: SequentialModel, split: Split, args: argparse.Name
         result, _ = sao_finetune(model, split.train, config, valid=valid, on_epoch=on_epoch)
     else:
         off = {"variant": "adv_cas", "lam1": 0.0, "lam2": 0.0} if method == "continue_l2" else {"variant": method}
-        cascade = CascadeConfig(eps=run.eps, eps2=run.eps2, direction=args.direction, **off, **budget)  # type: ignore[arg-type]
+        cascade = CascadeConfig(
+            eps=run.eps,
+            eps2=run.eps2,
+            direction=args.direction,
+            level1_norm=args.level1_norm,
+            **off,  # type: ignore[arg-type]
+            **budget,  # type: ignore[arg-type]
+        )
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
     return schedule_info(result)
 
@@ -253,6 +260,12 @@ def main() -> None:
         "--direction", choices=["fresh", "recycled"], default="fresh", help="Eq. 7's g (CascadeConfig.direction)"
     )
     parser.add_argument(
+        "--level1-norm",
+        choices=["item", "sequence"],
+        default="item",
+        help="what Eq. 7's ||g|| runs over (CascadeConfig.level1_norm)",
+    )
+    parser.add_argument(
         "--malloc-defaults",
         action="store_true",
         help="leave glibc's malloc thresholds as they are (sets STEADYREC_KEEP_FREED_MEMORY=0; see training.allocator)",
@@ -300,6 +313,7 @@ def main() -> None:
                     "eps": used_eps,
                     "eps2": (run.eps if run.eps2 is None else run.eps2) if method in CASCADE_VARIANTS else None,
                     "direction": args.direction if method in CASCADE_VARIANTS else None,
+                    "level1_norm": args.level1_norm if method in CASCADE_VARIANTS else None,
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
                     "valid_ndcg@10": info.get("valid_ndcg@10"),
@@ -322,6 +336,7 @@ def main() -> None:
                     eps2=args.eps2[0] if args.eps2 else args.level2,
                     seed=args.seed,
                     direction=args.direction,
+                    level1_norm=args.level1_norm,
                 )
                 cost: dict[str, Any] | None = epoch_cost(dataset, kind, base, split, config, args.base_l2)
             else:
@@ -351,7 +366,9 @@ def notes(args: argparse.Namespace) -> str:
         f"(paper: width 100, dropout 0.2). Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
-        "L2 1e-5 in the adversarial phase (`eps2`: the row's level-2 ε, `--eps2`; the paper uses ε); "
+        "L2 1e-5 in the adversarial phase (`eps2`: the row's level-2 ε, `--eps2`; the paper uses ε; "
+        "`level1_norm`: Eq. 7's ||g|| per history `item` (every item's perturbation has norm ε / C) or per "
+        "`sequence` (each window's A has norm ε)); "
         f"SAO ε = {', '.join(f'{e:g}' for e in args.sao_eps)}, λ = 1 "
         "(`valid_ndcg@10`: the best validation NDCG@10 of the row's phase, by which a grid is chosen). "
         "`continue_l2` is a control: Eq. 10 with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no "

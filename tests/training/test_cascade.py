@@ -118,6 +118,26 @@ def test_history_perturbation_norms_equal_eps_over_cascade_effects(trained) -> N
     assert set(terms) == {"clean", "adv1", "adv2"}
 
 
+def test_sequence_norm_gives_each_window_eps_spread_as_its_gradient_before_the_cascade_rescaling(trained) -> None:
+    log, model = trained
+    model.eval()  # no dropout: the two objectives see the same direction (same seed, same random start)
+    C = cascade_matrix(log, model.max_len, CascadeConfig(variant="adv_cas"))
+    real = _batch(log, model.max_len).items[:, :-1] > 0  # (B, L)
+    applied = {}
+    for norm in ("item", "sequence"):
+        batch = _batch(log, model.max_len)  # the same random start for both
+        objective = CascadeLoss(C, CascadeConfig(variant="adv_cas", eps=2.0, level1_norm=norm))
+        applied[norm] = _recorded_deltas(model, objective, batch)[1][1] * C[batch.users].unsqueeze(-1)  # A
+    windows = torch.linalg.vector_norm(applied["sequence"], dim=(1, 2))  # (B,) ||A_i||
+    torch.testing.assert_close(windows, torch.full_like(windows, 2.0))
+    per_item = torch.linalg.vector_norm(applied["sequence"], dim=-1)  # (B, L)
+    assert per_item[real].std() > 0.01 and (per_item[~real] == 0).all()  # the norm goes where the gradient is
+    # each item keeps its direction: the two readings differ by a positive factor per item
+    cosine = F.cosine_similarity(applied["sequence"][real], applied["item"][real], dim=-1)
+    torch.testing.assert_close(cosine, torch.ones_like(cosine))
+    model.train()
+
+
 def test_level_two_perturbs_user_target_and_negative_by_eps(trained) -> None:
     log, model = trained
     model.eval()  # no dropout: both calls see the same states and (same seed) the same negatives

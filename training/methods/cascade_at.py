@@ -6,11 +6,13 @@ A causal model predicts at every position of a training window, so every positio
 instance: its state ``w`` (B, L, D) is the user embedding of the sub-sequence that ends there (Sec. 3.2).
 
 Level 1 (Eq. 6-7), on the non-linear part ``w = f(S)``: perturb the history embeddings ``S`` (B, L, E) by
-``A / C`` with ``A = eps * g / ||g||`` per history item and ``C`` the cascade effects of
+``A / C`` with ``A = eps * g / ||g||`` per history item (or per window: ``CascadeConfig.level1_norm``) and
+``C`` the cascade effects of
 :mod:`training.methods.cascade_effects`, and penalise ``||ŵ - w||_2`` at every instance. The gradient ``g``
 of Eq. 7 is taken at a small random start ``ξ d`` (at ``A = 0`` the distance is flat), with dropout off
 so that it measures the input's effect and not dropout noise, as one step of virtual adversarial
-training's power iteration. Every history item's perturbation has norm ``eps / C_i^t``. ``ŵ`` is computed
+training's power iteration. Every history item's perturbation has norm ``eps / C_i^t`` (per window: the
+window's A has norm ``eps`` before the 1 / C rescaling). ``ŵ`` is computed
 with the same dropout masks as ``w`` (:func:`states_and_perturbed`), so that Eq. 6 measures the
 perturbation and not the difference between two dropout draws (large at our Amazon dropout of 0.5).
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
@@ -229,15 +231,19 @@ class CascadeLoss(AdversarialLoss):
     def history_delta(
         self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch
     ) -> torch.Tensor:
-        """Eq. 6's A / C: A = eps * g / ||g|| per history item (Eq. 7), over its cascade effect C.
+        """Eq. 6's A / C: A = eps * g / ||g|| (Eq. 7), ||g|| per history item or per window
+        (``CascadeConfig.level1_norm``), over each item's cascade effect C.
 
         inputs, targets (B, L) -> (B, L, E), zero at padding; a constant (no graph). One full-size
         multiply: the per-item factor eps / (||g|| C) is formed on (B, L, 1).
         """
+        real = (inputs > 0).unsqueeze(-1)  # (B, L, 1)
         g = self.direction(model, inputs, targets, batch)  # (B, L, E)
         C = self.cascade[batch.users.cpu()].to(g.device).unsqueeze(-1)  # (B, L, 1)
-        norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True).clamp_min(1e-12)  # (B, L, 1)
-        return g * ((inputs > 0).unsqueeze(-1) * self.config.eps / (norm * C))
+        norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True)  # (B, L, 1) per item
+        if self.config.level1_norm == "sequence":  # over the window's real items: (B, 1, 1)
+            norm = torch.linalg.vector_norm(norm * real, dim=1, keepdim=True)
+        return g * (real * self.config.eps / (norm.clamp_min(1e-12) * C))
 
     def direction(self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Eq. 7's g (B, L, E): the windows' recycled gradients when every one has been seen, else fresh."""

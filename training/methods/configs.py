@@ -104,6 +104,13 @@ class CascadeConfig:
     # computed (its input-side gradient at A / C), one power-iteration step further and one epoch older,
     # which saves the direction pass (about a third of an adv_cas epoch); a window's first visit is fresh
     direction: Literal["fresh", "recycled"] = "fresh"
+    # what Eq. 7's ||g|| runs over. "item": each history item's gradient on its own, so every item's
+    # perturbation has norm eps / C (the issue's reading: "perturbation norms equal eps / C_i"). "sequence":
+    # the whole window S_i (T x E), so ||A_i|| = eps and A_i puts its norm where g has it, before the 1 / C
+    # rescaling: Eq. 7 read literally (S_i is the concatenated sequence, Table 1) and the norm of the
+    # text-classification adversarial training adv_seq comes from (Miyato et al., [23]). An "item" eps is
+    # per item, a "sequence" eps per window: equal total norms need eps_sequence = eps_item * sqrt(items)
+    level1_norm: Literal["item", "sequence"] = "item"
     max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
     seed: int = 0  # data order, negatives and the random start of Eq. 7
     device: str = "auto"
@@ -121,6 +128,8 @@ class CascadeConfig:
             raise ValueError(f"floor must be in (0, 1], got {self.floor}")
         if self.direction not in ("fresh", "recycled"):
             raise ValueError(f"direction must be 'fresh' or 'recycled', got {self.direction!r}")
+        if self.level1_norm not in ("item", "sequence"):
+            raise ValueError(f"level1_norm must be 'item' or 'sequence', got {self.level1_norm!r}")
 
     @property
     def level2_eps(self) -> float:
