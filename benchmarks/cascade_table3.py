@@ -169,6 +169,7 @@ def finetune(run: Run, model: SequentialModel, split: Split, args: argparse.Name
             eps2=run.eps2,
             direction=args.direction,
             level1_norm=args.level1_norm,
+            level2_norm=args.level2_norm,
             **off,  # type: ignore[arg-type]
             **budget,  # type: ignore[arg-type]
         )
@@ -261,9 +262,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--level1-norm",
-        choices=["item", "sequence"],
+        choices=["item", "sequence", "batch"],
         default="item",
         help="what Eq. 7's ||g|| runs over (CascadeConfig.level1_norm)",
+    )
+    parser.add_argument(
+        "--level2-norm",
+        choices=["instance", "batch"],
+        default="instance",
+        help="what Eq. 9's ||h|| runs over (CascadeConfig.level2_norm)",
     )
     parser.add_argument(
         "--malloc-defaults",
@@ -314,6 +321,7 @@ def main() -> None:
                     "eps2": (run.eps if run.eps2 is None else run.eps2) if method in CASCADE_VARIANTS else None,
                     "direction": args.direction if method in CASCADE_VARIANTS else None,
                     "level1_norm": args.level1_norm if method in CASCADE_VARIANTS else None,
+                    "level2_norm": args.level2_norm if method in CASCADE_VARIANTS else None,
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
                     "valid_ndcg@10": info.get("valid_ndcg@10"),
@@ -337,6 +345,7 @@ def main() -> None:
                     seed=args.seed,
                     direction=args.direction,
                     level1_norm=args.level1_norm,
+                    level2_norm=args.level2_norm,
                 )
                 cost: dict[str, Any] | None = epoch_cost(dataset, kind, base, split, config, args.base_l2)
             else:
@@ -367,8 +376,9 @@ def notes(args: argparse.Namespace) -> str:
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
         f"adversarial term) is the paper's BCE with one sampled negative. Cascade ε = {args.eps:g}, λ1 = λ2 = 1, "
         "L2 1e-5 in the adversarial phase (`eps2`: the row's level-2 ε, `--eps2`; the paper uses ε; "
-        "`level1_norm`: Eq. 7's ||g|| per history `item` (every item's perturbation has norm ε / C) or per "
-        "`sequence` (each window's A has norm ε)); "
+        "`level1_norm`: Eq. 7's ||g|| per history `item` (every item's perturbation has norm ε / C), per "
+        "`sequence` (each window's A has norm ε) or per `batch`; `level2_norm`: Eq. 9's ||h|| per `instance` "
+        "or over the `batch`'s instances); "
         f"SAO ε = {', '.join(f'{e:g}' for e in args.sao_eps)}, λ = 1 "
         "(`valid_ndcg@10`: the best validation NDCG@10 of the row's phase, by which a grid is chosen). "
         "`continue_l2` is a control: Eq. 10 with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no "

@@ -118,23 +118,25 @@ def test_history_perturbation_norms_equal_eps_over_cascade_effects(trained) -> N
     assert set(terms) == {"clean", "adv1", "adv2"}
 
 
-def test_sequence_norm_gives_each_window_eps_spread_as_its_gradient_before_the_cascade_rescaling(trained) -> None:
+def test_window_and_batch_norms_give_each_window_or_the_batch_eps_before_the_cascade_rescaling(trained) -> None:
     log, model = trained
     model.eval()  # no dropout: the two objectives see the same direction (same seed, same random start)
     C = cascade_matrix(log, model.max_len, CascadeConfig(variant="adv_cas"))
     real = _batch(log, model.max_len).items[:, :-1] > 0  # (B, L)
     applied = {}
-    for norm in ("item", "sequence"):
-        batch = _batch(log, model.max_len)  # the same random start for both
+    for norm in ("item", "sequence", "batch"):
+        batch = _batch(log, model.max_len)  # the same random start for each
         objective = CascadeLoss(C, CascadeConfig(variant="adv_cas", eps=2.0, level1_norm=norm))
         applied[norm] = _recorded_deltas(model, objective, batch)[1][1] * C[batch.users].unsqueeze(-1)  # A
     windows = torch.linalg.vector_norm(applied["sequence"], dim=(1, 2))  # (B,) ||A_i||
     torch.testing.assert_close(windows, torch.full_like(windows, 2.0))
     per_item = torch.linalg.vector_norm(applied["sequence"], dim=-1)  # (B, L)
     assert per_item[real].std() > 0.01 and (per_item[~real] == 0).all()  # the norm goes where the gradient is
-    # each item keeps its direction: the two readings differ by a positive factor per item
-    cosine = F.cosine_similarity(applied["sequence"][real], applied["item"][real], dim=-1)
-    torch.testing.assert_close(cosine, torch.ones_like(cosine))
+    assert float(torch.linalg.vector_norm(applied["batch"])) == pytest.approx(2.0)  # ||A|| = eps over the batch
+    # each item keeps its direction: the readings differ by a positive factor per item
+    for norm in ("sequence", "batch"):
+        cosine = F.cosine_similarity(applied[norm][real], applied["item"][real], dim=-1)
+        torch.testing.assert_close(cosine, torch.ones_like(cosine))
     model.train()
 
 
@@ -152,14 +154,21 @@ def test_level_two_perturbs_user_target_and_negative_by_eps(trained) -> None:
     model.train()
 
 
-def test_closed_form_level_two_perturbations_equal_the_autograd_fast_gradients() -> None:
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_closed_form_level_two_perturbations_equal_the_autograd_fast_gradients(norm: str) -> None:
     torch.manual_seed(0)
     user, pos, neg = (torch.randn(24, 8) for _ in range(3))  # 24 instances
     leaves = [t.clone().requires_grad_(True) for t in (user, pos, neg)]
     grads = torch.autograd.grad(pair_bce(*leaves).sum(), leaves)  # Eq. 8 at δ = 0
-    expected = [fast_gradient(g, 0.7) for g in grads]  # Eq. 9
-    for got, want in zip(linear_perturbations(user, pos, neg, 0.7), expected, strict=True):
-        torch.testing.assert_close(got, want)
+    if norm == "instance":
+        expected = [fast_gradient(g, 0.7) for g in grads]  # Eq. 9, ||h|| per instance
+    else:
+        expected = [0.7 * g / torch.linalg.vector_norm(g) for g in grads]  # ||h|| over the batch
+    got = linear_perturbations(user, pos, neg, 0.7, norm)
+    for d, want in zip(got, expected, strict=True):
+        torch.testing.assert_close(d, want)
+    if norm == "batch":  # each tensor has norm eps as a whole; instances with larger gradients move more
+        assert all(float(torch.linalg.vector_norm(d)) == pytest.approx(0.7) for d in got)
 
 
 def test_eps2_sets_level_two_epsilon_and_leaves_level_one_at_eps(trained) -> None:

@@ -176,22 +176,28 @@ def states_and_perturbed(
 
 
 def linear_perturbations(
-    user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, eps: float
+    user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, eps: float, norm: str = "instance"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 9 in closed form: ``eps * h / ||h||`` with h the gradients of Eq. 8's BCE at δ = 0 with respect to
     the user state, the target and the negative embedding: (N, D) each, one row per instance -> three
-    (N, D) constants.
+    (N, D) constants. ``norm`` (``CascadeConfig.level2_norm``): ||h|| per instance (row) or over the batch.
 
     With r_j = w·e_j, r_n = w·e_n and ℓ = -log σ(r_j) - log(1 - σ(r_n)): ∂ℓ/∂w = σ(r_n) e_n - σ(-r_j) e_j,
-    ∂ℓ/∂e_j = -σ(-r_j) w and ∂ℓ/∂e_n = σ(r_n) w, so the target moves by -eps w / ||w|| and the negative by
-    +eps w / ||w||. (No autograd pass: the same values, for a fraction of the work.)
+    ∂ℓ/∂e_j = -σ(-r_j) w and ∂ℓ/∂e_n = σ(r_n) w, so per instance the target moves by -eps w / ||w|| and the
+    negative by +eps w / ||w||. (No autograd pass: the same values, for a fraction of the work.)
     """
     with torch.no_grad():
         pull = torch.sigmoid(-(user * pos).sum(-1, keepdim=True))  # (N, 1) σ(-r_j)
         push = torch.sigmoid((user * neg).sum(-1, keepdim=True))  # (N, 1) σ(r_n)
-        d_user = fast_gradient(push * neg - pull * pos, eps)  # (N, D)
-        toward = fast_gradient(user, eps)  # (N, D) eps w / ||w||
-    return d_user, -toward, toward
+        h_user = push * neg - pull * pos  # (N, D)
+        if norm == "instance":
+            toward = fast_gradient(user, eps)  # (N, D) eps w / ||w||
+            return fast_gradient(h_user, eps), -toward, toward
+        # over the batch: each gradient tensor as one vector, ||h|| its Frobenius norm
+        d_user, d_pos, d_neg = (
+            eps * h / torch.linalg.vector_norm(h).clamp_min(1e-12) for h in (h_user, -pull * user, push * user)
+        )
+    return d_user, d_pos, d_neg
 
 
 class DirectionMemory:
@@ -243,6 +249,8 @@ class CascadeLoss(AdversarialLoss):
         norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True)  # (B, L, 1) per item
         if self.config.level1_norm == "sequence":  # over the window's real items: (B, 1, 1)
             norm = torch.linalg.vector_norm(norm * real, dim=1, keepdim=True)
+        elif self.config.level1_norm == "batch":  # over every real item of the batch: (1, 1, 1)
+            norm = torch.linalg.vector_norm(norm * real).reshape(1, 1, 1)
         return g * (real * self.config.eps / (norm.clamp_min(1e-12) * C))
 
     def direction(self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -294,7 +302,7 @@ class CascadeLoss(AdversarialLoss):
         attacked = sample_negatives(targets, model.n_items, batch.rng)  # (B, L) Eq. 8's own negative
         w = states[mask]  # (N, D): the N instances only (padding: 46 % of ml-1m's training positions, 89 % of beauty's)
         pos, neg = model.item_emb(torch.stack([targets[mask], attacked[mask]])).unbind(0)  # (N, D) each
-        d_user, d_pos, d_neg = linear_perturbations(w, pos, neg, cfg.level2_eps)  # Eq. 9
+        d_user, d_pos, d_neg = linear_perturbations(w, pos, neg, cfg.level2_eps, cfg.level2_norm)  # Eq. 9
         adv2 = pair_bce(w + d_user, pos + d_pos, neg + d_neg)  # (N,) Eq. 8
         per_position = torch.zeros_like(targets, dtype=adv2.dtype).masked_scatter(mask, adv2)  # (B, L)
         return {"clean": clean, **adversarial, "adv2": cfg.lam2 * weighted_mean(per_position, mask, batch.weights)}
