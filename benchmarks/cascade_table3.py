@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,7 +39,8 @@ from results_io import RESULTS, merge_results, write_results
 from training.allocator import SWITCH
 from training.data.formats import read_log
 from training.data.splits import Split, leave_one_out
-from training.evaluation.ranking import evaluate
+from training.evaluation.groups import paired_p_value
+from training.evaluation.ranking import evaluate, ndcg_per_instance
 from training.methods.cascade_at import cascade_finetune
 from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, SaoConfig
 from training.methods.sao import sao_finetune
@@ -211,6 +213,20 @@ def method_runs(args: argparse.Namespace) -> list[Run]:
     return runs + [Run("adv_cas", args.eps, e2) for e2 in args.eps2]
 
 
+def uncertainty(
+    per_user: np.ndarray, base_per_user: np.ndarray, method: str, paper: float | None
+) -> dict[str, float | None]:
+    """How far a test NDCG@10 can be trusted, from its (U,) per-user values: the standard error of the mean
+    (`ndcg@10_se`), the paired two-sided t-test against the base on the same users (`p_vs_base`), and the
+    distance to the paper's figure in standard errors (`paper_gap_se`; the paper's own error is unknown)."""
+    se = float(per_user.std(ddof=1) / np.sqrt(len(per_user)))
+    return {
+        "ndcg@10_se": round(se, 4),
+        "p_vs_base": None if method == "base" else float(f"{paired_p_value(per_user, base_per_user):.2g}"),
+        "paper_gap_se": None if paper is None else round((float(per_user.mean()) - paper) / se, 1),
+    }
+
+
 def epoch_times(result: TrainResult) -> dict[str, float]:
     """Mean seconds per epoch: whole epochs (with validation) and the training passes alone."""
     n = len(result.epochs)
@@ -303,6 +319,7 @@ def main() -> None:
         for kind in args.models:
             print(f"== {dataset} / {kind}: {log.n_users} users, {log.n_items} items", flush=True)
             base, base_info = base_model(dataset, kind, split, log.n_items, args)
+            base_per_user = ndcg_per_instance(evaluate(base, split.test, exclude_history=True).ranks, 10)
             tuned: dict[str, SequentialModel] = {"base": base}
             for run in method_runs(args):
                 method = run.method
@@ -310,7 +327,8 @@ def main() -> None:
                 used_eps = run.eps if method in (*CASCADE_VARIANTS, "sao") else None
                 print(f"  -- {method} (eps {used_eps}, level-2 eps {run.eps2})", flush=True)
                 info = base_info if method == "base" else finetune(run, model, split, args)
-                test = evaluate(model, split.test, exclude_history=True).metrics
+                result = evaluate(model, split.test, exclude_history=True)
+                test, per_user = result.metrics, ndcg_per_instance(result.ranks, 10)
                 paper = PAPER.get((dataset, kind, method), (None, None))
                 row = {
                     "dataset": dataset,
@@ -324,6 +342,7 @@ def main() -> None:
                     "level2_norm": args.level2_norm if method in CASCADE_VARIANTS else None,
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
+                    **uncertainty(per_user, base_per_user, method, paper[0]),
                     "valid_ndcg@10": info.get("valid_ndcg@10"),
                     "epochs": info["epochs"],
                     "best_epoch": info["best_epoch"],
@@ -381,6 +400,8 @@ def notes(args: argparse.Namespace) -> str:
         "or over the `batch`'s instances); "
         f"SAO ε = {', '.join(f'{e:g}' for e in args.sao_eps)}, λ = 1 "
         "(`valid_ndcg@10`: the best validation NDCG@10 of the row's phase, by which a grid is chosen). "
+        "`ndcg@10_se`: standard error of the test NDCG@10 over users; `p_vs_base`: paired two-sided t-test of "
+        "the row's per-user NDCG@10 against the base's; `paper_gap_se`: (ours - paper) / `ndcg@10_se`. "
         "`continue_l2` is a control: Eq. 10 with λ1 = λ2 = 0 (the adversarial phase's schedule and L2, no "
         "adversarial terms). `continue` is a control: plain training of the base "
         "(the base's schedule and L2) for the same budget. CPU only (2 cores)."

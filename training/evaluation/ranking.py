@@ -18,7 +18,7 @@ import torch
 from training.data.splits import EvalSet
 from training.models.base import SequentialModel
 
-__all__ = ["RankingResult", "evaluate", "metrics_from_ranks", "ranks_from_scores"]
+__all__ = ["RankingResult", "evaluate", "metrics_from_ranks", "ndcg_per_instance", "ranks_from_scores"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,20 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return higher_or_tied - 1
 
 
+def ndcg_per_instance(ranks: np.ndarray, k: int) -> np.ndarray:
+    """(N,) 0-based ranks -> (N,) NDCG@k of each instance (one relevant item: 1 / log2(rank + 2) or 0)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
 def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (10,)) -> dict[str, float]:
     ranks = np.asarray(ranks, dtype=np.float64)
     if ranks.size == 0:
         return {}
     out: dict[str, float] = {}
     for k in ks:
-        hit = ranks < k
-        out[f"ndcg@{k}"] = float(np.mean(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)))
-        out[f"hr@{k}"] = float(np.mean(hit))
+        out[f"ndcg@{k}"] = float(np.mean(ndcg_per_instance(ranks, k)))
+        out[f"hr@{k}"] = float(np.mean(ranks < k))
     out["mrr"] = float(np.mean(1.0 / (ranks + 1.0)))
     return out
 
