@@ -101,7 +101,8 @@ METHODS = ["base", "continue", "continue_l2", *CASCADE_VARIANTS, "sao"]
 def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     max_len = DATASETS[dataset][1]
     if kind == "sasrec":  # as benchmarks/sasrec_loo.py (our base rows): dropout 0.5 on the sparse Amazon sets
-        return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": 0.2 if max_len > 50 else 0.5}
+        dropout = args.sasrec_dropout if args.sasrec_dropout is not None else 0.2 if max_len > 50 else 0.5
+        return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": dropout}
     config = {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": args.gru_dropout}  # paper Sec. 5.3
     if args.gru_embedding:  # only when asked, so the cached bases (GRU4RecConfig's embedding 64) keep their names
         config["embedding"] = args.gru_embedding
@@ -262,6 +263,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=64, help="SASRec width (our base rows: 64; paper: 100)")
     parser.add_argument(
+        "--sasrec-dropout",
+        type=float,
+        default=None,
+        help="SASRec dropout (default: 0.2 on ml-1m, 0.5 on the Amazon sets, as our base rows; paper: 0.2)",
+    )
+    parser.add_argument(
         "--gru-embedding", type=int, default=0, help="GRU4Rec item embedding size (0: GRU4RecConfig's 64; paper: 100)"
     )
     parser.add_argument(
@@ -389,7 +396,9 @@ def notes(args: argparse.Namespace) -> str:
         f"(base row: base training); budgets: base {args.base_minutes:g} min, adversarial {args.adv_minutes:g} min "
         f"or {args.adv_epochs} epochs per method (paper: 500 + 100 epochs on an A100); the base stops early after "
         f"{args.patience} validations (every {args.eval_every} epochs) without a gain; base L2 {args.base_l2:g} "
-        f"(paper: 1e-5). SASRec width {args.hidden}, dropout 0.2 on ml-1m and 0.5 on the Amazon sets; GRU4Rec "
+        f"(paper: 1e-5). SASRec width {args.hidden}, dropout "
+        f"{'0.2 on ml-1m and 0.5 on the Amazon sets' if args.sasrec_dropout is None else f'{args.sasrec_dropout:g}'}; "
+        "GRU4Rec "
         f"hidden 100, dropout {args.gru_dropout:g}{', untied output table' if args.gru_untied else ''} "
         f"(paper: width 100, dropout 0.2). Base loss `{args.loss}` "
         "(paper: BCE with one negative): the clean term L_B of Eq. 10 is the base's own loss, L_adv2 (and SAO's "
