@@ -111,13 +111,17 @@ class CascadeConfig:
     # text-classification adversarial training adv_seq comes from (Miyato et al., [23]). An "item" eps is
     # per item, a "sequence" eps per window: equal total norms need eps_sequence = eps_item * sqrt(items).
     # "batch": over every history item of the batch at once (a norm over the whole gradient tensor, as an
-    # l2-normalise without an axis gives), so ||A|| = eps per batch and items with larger gradients get more
+    # l2-normalise without an axis gives), so ||A|| = eps per batch and items with larger gradients get more.
+    # "item" stays the default: "sequence" at most matched it on video-games (benchmarks/results/
+    # cascade-video-seqnorm.md: ε 0.01 level, larger ε lower)
     level1_norm: Literal["item", "sequence", "batch"] = "item"
     # what Eq. 9's ||h|| runs over. "instance": each instance's user, target and negative gradient on its
     # own (each moves by eps). "batch": each of the three over the whole batch's instances, so the
     # perturbation goes to the instances whose BCE has the larger gradient (the ill-fitted ones) and a
     # paper-sized eps (10) spreads to ~0.1-0.3 per instance (10 / sqrt(instances per batch): about 1,100
-    # on the Amazon sets, 14,000 on ml-1m), where the per-instance grids found their best eps2
+    # on the Amazon sets, 14,000 on ml-1m), where the per-instance grids found their best eps2. "instance"
+    # stays the default: "batch" at most matched it on video-games (cascade-video-l2batch.md: ε 1 level,
+    # the paper's 10 lower)
     level2_norm: Literal["instance", "batch"] = "instance"
     max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
     seed: int = 0  # data order, negatives and the random start of Eq. 7
