@@ -13,6 +13,13 @@ from training.evaluation.robustness import SETTINGS, robustness_report
 from training.models import SequentialModel
 from training.models.base import CausalModel
 
+ROBUST_NOTES = (
+    "Sec. 5.6: replace the first, middle or last item, or the last K items, of each test history (the part the "
+    "model reads) by the worst-case nearby item: the gradient of the target's cross-entropy on the item's "
+    "embedding, then among the item's nearest neighbours the one whose offset points most along it. Drops are "
+    "relative to the same model on clean histories; full ranking excluding history."
+)
+
 
 def subset(data: EvalSet, n: int, seed: int) -> EvalSet:
     """``n`` instances drawn without replacement (all of them when n >= len(data)), in their order."""

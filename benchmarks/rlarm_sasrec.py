@@ -32,7 +32,7 @@ from results_io import write_results
 from training.data.formats import read_log
 from training.data.splits import leave_one_out
 from training.evaluation.groups import bottom_indices, paired_p_value
-from training.evaluation.ranking import evaluate
+from training.evaluation.ranking import evaluate, ndcg_per_instance
 from training.methods.configs import RlarmConfig
 from training.methods.finest import FinestEpoch, finest_finetune
 from training.methods.rlarm import rlarm_finetune
@@ -45,11 +45,10 @@ DATASETS = {"ml-1m": ("ml-1m/ml-1m.txt", 0.2), "foursquare": ("foursquare/foursq
 
 def per_user(ranks: np.ndarray) -> dict[str, np.ndarray]:
     """Per-instance metrics of one relevant item from its 0-based rank."""
-    gain = 1.0 / np.log2(ranks + 2.0)
     return {
-        "ndcg@10": np.where(ranks < 10, gain, 0.0),
+        "ndcg@10": ndcg_per_instance(ranks, 10),
         "hr@10": (ranks < 10).astype(float),
-        "ndcg@100": np.where(ranks < 100, gain, 0.0),
+        "ndcg@100": ndcg_per_instance(ranks, 100),
         "recall@20": (ranks < 20).astype(float),
         "recall@50": (ranks < 50).astype(float),
     }

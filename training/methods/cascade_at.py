@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Unpack
+from typing import Literal, Unpack
 
 import numpy as np
 import torch
@@ -176,7 +176,11 @@ def states_and_perturbed(
 
 
 def linear_perturbations(
-    user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, eps: float, norm: str = "instance"
+    user: torch.Tensor,
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    eps: float,
+    norm: Literal["instance", "batch"] = "instance",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 9 in closed form: ``eps * h / ||h||`` with h the gradients of Eq. 8's BCE at δ = 0 with respect to
     the user state, the target and the negative embedding: (N, D) each, one row per instance -> three
