@@ -126,7 +126,16 @@ def write_artifact(
             **onnx_fields,
         )
         (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        _readable_by_all(tmp)
     return manifest
+
+
+def _readable_by_all(directory: Path) -> None:
+    """Files 0644 and the folder 0755 (safetensors writes 0600): a copied artifact stays readable by the
+    service's own user, whoever owns the copy."""
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    directory.chmod(0o755)
 
 
 def load_model(directory: Path) -> tuple[SequentialModel, Manifest, list[str]]:

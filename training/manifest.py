@@ -22,6 +22,7 @@ __all__ = [
     "DataInfo",
     "Manifest",
     "file_sha256",
+    "listed_files",
     "read_items",
     "read_manifest",
     "utc_now",
@@ -104,15 +105,18 @@ def read_items(directory: Path, manifest: Manifest) -> list[str]:
 
 
 def verify_artifact(directory: Path, *, need_onnx: bool) -> Manifest:
-    """Read the manifest and check every file it names against its sha256; raise ArtifactError."""
+    """Read the manifest and check every file it names against its sha256; raise ArtifactError.
+
+    ``need_onnx`` also requires the ONNX file (what the service runs); the items and weights are checked
+    either way, and so is the ONNX file whenever the manifest names one.
+    """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    checks = [(manifest.items_file, manifest.items_sha256), (manifest.weights_file, manifest.weights_sha256)]
-    if need_onnx:
-        if manifest.onnx_file is None or manifest.onnx_sha256 is None:
-            raise ArtifactError(f"{directory}: not exported to ONNX (run `steadyrec export`)")
-        checks = [(manifest.onnx_file, manifest.onnx_sha256), (manifest.items_file, manifest.items_sha256)]
-    for name, expected in checks:
+    if need_onnx and (manifest.onnx_file is None or manifest.onnx_sha256 is None):
+        raise ArtifactError(f"{directory}: not exported to ONNX (run `steadyrec export`)")
+    for name, expected in listed_files(manifest):
+        if Path(name).name != name or name in (".", ".."):
+            raise ArtifactError(f"{directory}: the manifest names {name!r}, which is not a file of the artifact")
         path = directory / name
         if not path.is_file():
             raise ArtifactError(f"{directory}: missing {name}")
@@ -120,3 +124,11 @@ def verify_artifact(directory: Path, *, need_onnx: bool) -> Manifest:
         if actual != expected:
             raise ArtifactError(f"{directory}: sha256 of {name} is {actual[:12]}..., manifest says {expected[:12]}...")
     return manifest
+
+
+def listed_files(manifest: Manifest) -> list[tuple[str, str]]:
+    """Every file the manifest names, with its sha256: items, weights and, once exported, the ONNX graph."""
+    files = [(manifest.items_file, manifest.items_sha256), (manifest.weights_file, manifest.weights_sha256)]
+    if manifest.onnx_file is not None and manifest.onnx_sha256 is not None:
+        files.append((manifest.onnx_file, manifest.onnx_sha256))
+    return files

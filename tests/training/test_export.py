@@ -58,6 +58,43 @@ def test_corrupt_onnx_file_fails_verification(artifact: Path, tmp_path: Path) ->
         verify_artifact(copy, need_onnx=True)
 
 
+@pytest.mark.parametrize("need_onnx", [True, False])
+def test_corrupt_weights_fail_verification_with_or_without_onnx(
+    artifact: Path, tmp_path: Path, need_onnx: bool
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(artifact, copy)
+    with (copy / "weights.safetensors").open("r+b") as handle:
+        handle.seek(-4, 2)
+        handle.write(b"\xff\xfe\xfd\xfc")
+    with pytest.raises(ArtifactError, match=r"sha256 of weights.safetensors"):
+        verify_artifact(copy, need_onnx=need_onnx)
+
+
+def test_manifest_naming_a_file_outside_the_artifact_fails_verification(artifact: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(artifact, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["items_file"] = "../items.json"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"not a file of the artifact"):
+        verify_artifact(copy, need_onnx=True)
+
+
+def test_artifact_files_are_readable_by_every_user(artifact: Path) -> None:
+    assert artifact.stat().st_mode & 0o777 == 0o755
+    assert {p.name: p.stat().st_mode & 0o777 for p in artifact.iterdir()} == {
+        "items.json": 0o644,
+        "manifest.json": 0o644,
+        "model.onnx": 0o644,
+        "weights.safetensors": 0o644,
+    }
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), atomic_directory(tmp_path / "v2") as tmp:
         (tmp / "half.bin").write_bytes(b"x")
