@@ -99,7 +99,7 @@ class ModelRegistry:
             except ArtifactError as err:
                 log.error("refusing to load model %s: %s", version, err)
                 raise Conflict(f"model version {version!r} failed verification: {err}") from err
-            self.store.set_alias(alias, version, reason)
+            await asyncio.to_thread(self.store.set_alias, alias, version, reason)  # writes and fsyncs
             self._aliases[alias] = model  # the swap: one reference assignment
             log.info("alias %s -> %s", alias, version)
             return model

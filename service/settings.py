@@ -17,7 +17,12 @@ __all__ = ["Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STEADYREC_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="STEADYREC_",
+        env_file=".env",
+        extra="ignore",
+        env_ignore_empty=True,  # VAR="" means unset
+    )
 
     models_dir: Path = Path("var/models")  # registry root: versions/<version>/ and aliases.json
     token: SecretStr | None = None  # bearer token for every non-read endpoint
@@ -57,12 +62,24 @@ class Settings(BaseSettings):
             return _BOOLEAN[value.strip().lower()]
         return value
 
+    @field_validator("token", "admin_token", "seed_log", "seed_log_format", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty or blank value means unset, however it arrives (env, .env file, keyword)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
+
     @model_validator(mode="after")
     def _token_outside_demo(self) -> Settings:
         if self.token is None and not self.demo_mode:
             raise ValueError("STEADYREC_TOKEN must be set (or STEADYREC_DEMO_MODE=1 for a local demo)")
         if self.token is not None and len(self.token.get_secret_value()) < 16:
             raise ValueError("STEADYREC_TOKEN must be at least 16 characters")
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
+            raise ValueError("STEADYREC_ADMIN_TOKEN must be at least 16 characters (or unset: no forced promotion)")
         return self
 
     def job_settings(self) -> JobSettings:

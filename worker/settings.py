@@ -12,7 +12,12 @@ __all__ = ["JobSettings", "get_job_settings"]
 
 
 class JobSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STEADYREC_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="STEADYREC_",
+        env_file=".env",
+        extra="ignore",
+        env_ignore_empty=True,  # VAR="" means unset
+    )
 
     redis_url: str | None = Field(  # broker, result backend and job store; unset: embedded SQLite files
         None, validation_alias=AliasChoices("REDIS_URL", "STEADYREC_REDIS_URL")

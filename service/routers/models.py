@@ -107,10 +107,11 @@ async def get_canary(
 def _check_admin(request: Request, state: StateDep) -> None:
     """A forced promotion needs the admin token in ``X-Admin-Token`` besides the ordinary bearer token."""
     admin = state.settings.admin_token
-    if admin is None:
+    expected = admin.get_secret_value() if admin is not None else ""
+    if not expected:  # Settings turns an empty token into None; an empty secret must never match
         raise Unauthorized("forced promotion is disabled: no STEADYREC_ADMIN_TOKEN is set")
     given = request.headers.get("x-admin-token", "")
-    if not secrets.compare_digest(given.encode(), admin.get_secret_value().encode()):
+    if not given or not secrets.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized("forced promotion needs the admin token in the X-Admin-Token header")
 
 

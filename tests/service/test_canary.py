@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from tests.service.conftest import ADMIN_TOKEN, auth
+from service.settings import Settings
+from tests.service.conftest import ADMIN_TOKEN, TOKEN, auth
 from training.manifest import file_sha256
 from training.registry import RegistryStore
 
@@ -148,3 +149,27 @@ async def test_promoting_the_candidate_clears_the_candidate_alias(client, world,
     assert (await canary(client, "next")).json()["passed"] is True
     assert (await client.post("/models/next/promote", json={}, headers=auth())).status_code == 200
     assert (await client.get("/models")).json()["aliases"] == {"live": "next"}
+
+
+async def test_an_empty_admin_token_header_never_forces_a_promotion(client) -> None:
+    body = {"force": True, "reason": "hotfix"}
+    response = await client.post("/models/v2/promote", json=body, headers={**auth(), "X-Admin-Token": ""})
+    assert response.status_code == 401
+    assert (await client.get("/readyz")).json()["live"] == "v1"
+
+
+async def test_an_empty_admin_token_setting_disables_forced_promotion(settings, monkeypatch) -> None:
+    from pydantic import SecretStr
+
+    from tests.service.conftest import serving
+
+    monkeypatch.setenv("STEADYREC_ADMIN_TOKEN", "")
+    assert Settings(models_dir=settings.models_dir, token=TOKEN).admin_token is None
+    assert Settings(models_dir=settings.models_dir, token=TOKEN, admin_token="").admin_token is None
+    # even a settings object that bypassed validation (an empty secret) refuses an empty header
+    unsafe = settings.model_copy(update={"admin_token": SecretStr("")})
+    async with serving(unsafe) as client:
+        body = {"force": True, "reason": "hotfix"}
+        response = await client.post("/models/v2/promote", json=body, headers={**auth(), "X-Admin-Token": ""})
+        assert response.status_code == 401 and "disabled" in response.json()["detail"]
+        assert (await client.get("/readyz")).json()["live"] == "v1"

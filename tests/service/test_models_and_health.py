@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from service.main import create_app
 from service.settings import Settings
 from tests.service.conftest import auth
+from worker.settings import JobSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -119,3 +121,14 @@ def test_importing_and_serving_the_app_leaves_torch_unloaded(world) -> None:
 def test_ort_spinning_accepts_the_old_booleans(tmp_path, monkeypatch, value: str, mode: str) -> None:
     monkeypatch.setenv("STEADYREC_ORT_SPINNING", value)
     assert Settings(models_dir=tmp_path, token="t" * 20).ort_spinning == mode
+
+
+def test_empty_environment_variables_mean_unset(tmp_path, monkeypatch) -> None:
+    for name in ("SEED_LOG", "SEED_LOG_FORMAT", "ADMIN_TOKEN", "REDIS_URL", "MODELS_DIR"):
+        monkeypatch.setenv(f"STEADYREC_{name}", "")
+    monkeypatch.setenv("STEADYREC_TOKEN", "t" * 20)
+    settings = Settings()
+    assert settings.seed_log is None and settings.seed_log_format is None
+    assert settings.admin_token is None and settings.redis_url is None
+    assert settings.models_dir == Path("var/models")
+    assert JobSettings().models_dir == Path("var/models") and JobSettings().redis_url is None
