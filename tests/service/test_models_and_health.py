@@ -132,3 +132,21 @@ def test_empty_environment_variables_mean_unset(tmp_path, monkeypatch) -> None:
     assert settings.admin_token is None and settings.redis_url is None
     assert settings.models_dir == Path("var/models")
     assert JobSettings().models_dir == Path("var/models") and JobSettings().redis_url is None
+
+
+async def test_alias_changes_write_aliases_json_off_the_event_loop(client, monkeypatch) -> None:
+    import threading
+
+    from training.registry import RegistryStore
+
+    threads: list[threading.Thread] = []
+    original = RegistryStore.set_alias
+
+    def recording(self, alias, version, reason=""):
+        threads.append(threading.current_thread())
+        return original(self, alias, version, reason)
+
+    monkeypatch.setattr(RegistryStore, "set_alias", recording)
+    assert (await client.put("/models/aliases/candidate", json={"version": "v2"}, headers=auth())).status_code == 200
+    assert (await client.post("/models/v2/promote", json={}, headers=auth())).status_code in (200, 409)
+    assert threads and threading.main_thread() not in threads
