@@ -71,7 +71,9 @@ def main() -> None:
             plain(model, train, TrainConfig(epochs=1))
             parts: dict[str, float] = {}
         else:
-            _, epochs = cascade_finetune(model, train, CascadeConfig(variant=args.variant, eps=eps, epochs=1))
+            _, epochs = cascade_finetune(
+                model, train, CascadeConfig(variant=args.variant, eps=eps, eps2=None, direction="fresh", epochs=1)
+            )
             parts = epochs[0].parts
         metrics = evaluate(model, valid, exclude_history=True).metrics
         rows.append(

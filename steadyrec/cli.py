@@ -174,6 +174,14 @@ def finetune(
 
 
 @app.command()
+def methods() -> None:
+    """Every fine-tuning method's parameters: default and allowed range (Markdown; docs/method-parameters.md)."""
+    from training.methods.configs import parameter_table
+
+    typer.echo(parameter_table(), nl=False)
+
+
+@app.command()
 def stability(
     a: Annotated[Path, typer.Argument(help="reference artifact (e.g. the live model)")],
     b: Annotated[Path, typer.Argument(help="artifact to compare (e.g. a candidate)")],

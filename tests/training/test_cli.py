@@ -100,3 +100,41 @@ def test_finetune_runs_the_adversarial_methods(tmp_path: Path, method: str, sett
     manifest = json.loads((tuned / "manifest.json").read_text())
     assert manifest["training"]["method"] == method and manifest["onnx_sha256"]
     assert manifest["training"]["epochs_run"] == 1 and len(manifest["training"]["adversarial_curve"]) == 1
+
+
+def test_methods_prints_the_documented_parameter_table() -> None:
+    result = runner.invoke(app, ["methods"])
+    assert result.exit_code == 0
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "method-parameters.md").read_text(encoding="utf-8")
+    assert doc.endswith(result.output)  # the doc's table is the command's output, unedited
+    assert "| cascade | `eps` | 0.003 | [0.0, 100.0] |" in result.output
+
+
+def test_every_numeric_method_parameter_has_a_bounded_range() -> None:
+    from pydantic import TypeAdapter
+
+    from training.methods.configs import CONFIGS, FinestConfig
+
+    for cls in {*CONFIGS.values(), FinestConfig}:
+        for name, schema in TypeAdapter(cls).json_schema()["properties"].items():
+            for option in schema.get("anyOf", [schema]):
+                if option.get("type") in ("integer", "number"):
+                    assert "maximum" in option or "exclusiveMaximum" in option, (cls.__name__, name)
+                    assert "minimum" in option or "exclusiveMinimum" in option, (cls.__name__, name)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "named"),
+    [
+        ("finest", {"epochs": 100_000_000}, "epochs"),
+        ("cascade", {"eps": float("inf")}, "eps"),
+        ("sao", {"batch_size": 0}, "batch_size"),
+        ("rlarm", {"k": 10**9}, "k"),
+        ("finest", {"device": "cuda; rm -rf /"}, "device"),
+    ],
+)
+def test_out_of_range_method_parameters_are_refused_naming_the_parameter(method, params, named) -> None:
+    from training.methods.configs import make_method_config
+
+    with pytest.raises(ValueError, match=rf"invalid {method} parameters: {named}:"):
+        make_method_config(method, params)

@@ -16,9 +16,9 @@ reaches the worker.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 __all__ = [
     "ADVERSARIAL_METHODS",
@@ -32,41 +32,41 @@ __all__ = [
     "RlarmConfig",
     "SaoConfig",
     "make_method_config",
+    "parameter_table",
 ]
 
 
 PAPER_EPOCHS = 50  # FINEST Sec. 6.1: 50 fine-tuning epochs (Fig. 7: gains saturate by then)
 
+# The ranges a caller (a job body, ``--set``) can ask for; typos such as ``epochs: 100000000`` are refused.
+Epochs = Annotated[int, Field(ge=1, le=500)]
+LearningRate = Annotated[float, Field(gt=0.0, le=1.0)]
+BatchSize = Annotated[int, Field(ge=1, le=8192)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Weight = Annotated[float, Field(ge=0.0, le=1000.0)]
+Epsilon = Annotated[float, Field(ge=0.0, le=100.0)]
+Seconds = Annotated[float, Field(gt=0.0, le=7 * 86_400.0)]
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d{1,2})?|mps)$")]
+
 
 @dataclass(frozen=True)
 class FinestConfig:
-    # A daily update from the live model: every epoch moves the candidate further from live, and on both
-    # worlds measured (foursquare, ml-100k: benchmarks/results/finest-strength*.md) 2 epochs keep the
-    # default canary passed with accuracy held. The paper's 50 (Sec. 6.1, Fig. 7) are its RLS protocol's:
-    # PAPER_EPOCHS, which training/rls.py and the RLS benchmark use.
-    epochs: int = 2
-    sample_ratio: float = 0.01  # R, Sec. 6.1: 1% of training interactions pseudo-perturbed per epoch
-    top_k: int = 100  # K, Sec. 6.1: top-200 (= 2K) sampled, top-100 preserved (Fig. 7: 100 is best)
-    # λ, Eq. 5 (Sec. 6.1: 1.0). The official code adds the per-user mean hinge summed over its 16-user
-    # batches (about λ = 16 here); measured on the showcase world, 16 kept lists less steady than 1
-    # (finest-strength.md: mean RBO 0.646 vs 0.690 after 20 epochs), so the paper's 1.0 stays.
-    lam: float = 1.0
-    margin_order: float = 0.1  # λ1, Eq. 3 first term (Sec. 6.1)
-    margin_score: float = 0.1  # λ2, Eq. 3 second term (Sec. 6.1)
-    # How Eq. 3's hinge terms are reduced per instance: "sum" is Eq. 3 as printed (K-1 + K terms summed);
-    # "mean" averages each term's hinges, as the official code's nn.MarginRankingLoss does. Measured, "mean"
-    # is at least as steady on every world and metric: the RLS protocol on foursquare (finest-rls-variants-
-    # official*.md: SASRec, 10 epochs, ao_full 0.927 vs 0.890, rbo and Jaccard@10 equal, MRR held) and the
-    # showcase world (finest-strength.md: 0.69 vs 0.62 after 20 epochs); README "FINEST strength".
+    epochs: Epochs = 2  # a daily update: 2 keep the default canary passed with accuracy held (docs/methods.md)
+    sample_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01  # R, Sec. 6.1: 1% pseudo-perturbed per epoch
+    top_k: Annotated[int, Field(ge=2, le=1000)] = 100  # K, Sec. 6.1 (Fig. 7: 100 is best)
+    lam: Weight = 1.0  # λ, Eq. 5 (Sec. 6.1); the official code's ~16 kept lists less steady here
+    margin_order: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1  # λ1, Eq. 3 first term (Sec. 6.1)
+    margin_score: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1  # λ2, Eq. 3 second term (Sec. 6.1)
+    # Eq. 3's hinge terms per instance: "sum" as printed, "mean" as the official code; "mean" measured steadier
     reduction: Literal["sum", "mean"] = "mean"
     simulate: bool = True  # Step 2; False = ablation "w/o perturbation simulation" (Table 6)
     order_term: bool = True  # Eq. 3 first term; False = ablation (Table 6)
     score_term: bool = True  # Eq. 3 second term; False = ablation (Table 6)
     regularize: bool = True  # False = the "Random F.T." baseline: perturbation simulation only
-    lr: float = 1e-3  # Sec. 6.1
-    batch_size: int = 128  # same batches as plain training, so an epoch costs about the same
-    seed: int = 0  # drives the per-epoch simulations and the data order
-    device: str = "auto"
+    lr: LearningRate = 1e-3  # Sec. 6.1
+    batch_size: BatchSize = 128  # same batches as plain training, so an epoch costs about the same
+    seed: Seed = 0  # drives the per-epoch simulations and the data order
+    device: Device = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.top_k < 2 or self.batch_size < 1:
@@ -83,49 +83,35 @@ CASCADE_VARIANTS: tuple[str, ...] = ("adv_linear", "adv_seq", "adv_global", "adv
 
 @dataclass(frozen=True)
 class CascadeConfig:
-    """Cascade-guided adversarial training (Tan et al., Sec. 4, Eq. 6-12); paper settings from Sec. 5.3."""
+    """Cascade-guided adversarial training (Tan et al., Sec. 4, Eq. 6-12). Defaults are the settings our
+    benchmarks measured as good on SASRec and GRU4Rec; the paper's are in the comments (docs/methods.md)."""
 
     variant: CascadeVariant = "adv_cas"  # Table 3 / Table 4 rows; see training.methods.cascade_at.SWITCHES
-    eps: float = 10.0  # ε, Eq. 7 and Eq. 9 (Sec. 5.3: 10 on every dataset; Fig. 4: best in [10, 20])
-    # ε of Eq. 9 (level 2) when it should differ from level 1's; None: ``eps`` for both, as the paper. Our
-    # SASRec multiplies input embeddings by sqrt(d) before the encoder, so a level-1 ε moves the encoder's
-    # input sqrt(d) times more than the same ε moves level 2's user, target and negative embeddings
-    eps2: float | None = None
-    lam1: float = 1.0  # λ1, Eq. 10 (Sec. 5.3)
-    lam2: float = 1.0  # λ2, Eq. 10 (Sec. 5.3)
-    epochs: int = 100  # Sec. 5.3: 100 adversarial epochs after the base model converged
-    lr: float = 1e-3  # Sec. 5.3: Adam, learning rate 0.001
-    batch_size: int = 128  # b, Sec. 5.3 (also the b of Eq. 11)
-    weight_decay: float = 1e-5  # Sec. 5.3: L2 1e-5
-    floor: float = 0.1  # Alg. 1 line 14 maps the smallest effect to 0 (unbounded 1/C): min-max onto [floor, 1]
-    xi: float = 1e-3  # Eq. 7 differentiates at A = 0 where ||ŵ - w|| is flat: start from a ξ-long random step
-    # where Eq. 7's g comes from. "fresh": its own pass per batch (a ξ-step from a random start, dropout
-    # off), as the paper; "recycled": the gradient of ||ŵ - w|| that the window's previous update already
-    # computed (its input-side gradient at A / C), one power-iteration step further and one epoch older,
-    # which saves the direction pass (about a third of an adv_cas epoch); a window's first visit is fresh
-    direction: Literal["fresh", "recycled"] = "fresh"
-    # what Eq. 7's ||g|| runs over. "item": each history item's gradient on its own, so every item's
-    # perturbation has norm eps / C (the issue's reading: "perturbation norms equal eps / C_i"). "sequence":
-    # the whole window S_i (T x E), so ||A_i|| = eps and A_i puts its norm where g has it, before the 1 / C
-    # rescaling: Eq. 7 read literally (S_i is the concatenated sequence, Table 1) and the norm of the
-    # text-classification adversarial training adv_seq comes from (Miyato et al., [23]). An "item" eps is
-    # per item, a "sequence" eps per window: equal total norms need eps_sequence = eps_item * sqrt(items).
-    # "batch": over every history item of the batch at once (a norm over the whole gradient tensor, as an
-    # l2-normalise without an axis gives), so ||A|| = eps per batch and items with larger gradients get more.
-    # "item" stays the default: "sequence" at most matched it on video-games (benchmarks/results/
-    # cascade-video-seqnorm.md: ε 0.01 level, larger ε lower)
+    # ε of Eq. 7 (level 1), per history item. Paper: 10 (Sec. 5.3), which collapses our embeddings (SASRec
+    # scales its inputs by sqrt(d)); 0.003 is the best measured on every pair
+    eps: Epsilon = 0.003
+    # ε of Eq. 9 (level 2); None: ``eps`` for both levels, as the paper. 0.1 is the best measured on SASRec
+    eps2: Epsilon | None = 0.1
+    lam1: Weight = 1.0  # λ1, Eq. 10 (Sec. 5.3)
+    lam2: Weight = 1.0  # λ2, Eq. 10 (Sec. 5.3)
+    # adversarial epochs from the trained model; 10 gain on every measured pair (paper: 100 after convergence)
+    epochs: Epochs = 10
+    lr: LearningRate = 1e-3  # Sec. 5.3: Adam, learning rate 0.001
+    batch_size: BatchSize = 128  # b, Sec. 5.3 (also the b of Eq. 11)
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 1e-5  # Sec. 5.3: L2 1e-5
+    floor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1  # Alg. 1 line 14: min-max onto [floor, 1], not 0
+    xi: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-3  # Eq. 7 at A = 0 is flat: start from a ξ-long step
+    # Eq. 7's g: "fresh" its own pass per batch (the paper); "recycled" the previous update's input gradient,
+    # measured as accurate at under 2x a base epoch (fresh: 2.7-2.9x)
+    direction: Literal["fresh", "recycled"] = "recycled"
+    # what Eq. 7's ||g|| runs over: each history "item" (the issue's reading), the whole window ("sequence",
+    # Eq. 7 literally) or the whole "batch"; the other two at most matched "item" in our measurements
     level1_norm: Literal["item", "sequence", "batch"] = "item"
-    # what Eq. 9's ||h|| runs over. "instance": each instance's user, target and negative gradient on its
-    # own (each moves by eps). "batch": each of the three over the whole batch's instances, so the
-    # perturbation goes to the instances whose BCE has the larger gradient (the ill-fitted ones) and a
-    # paper-sized eps (10) spreads to ~0.1-0.3 per instance (10 / sqrt(instances per batch): about 1,100
-    # on the Amazon sets, 14,000 on ml-1m), where the per-instance grids found their best eps2. "instance"
-    # stays the default: "batch" at most matched it on video-games (cascade-video-l2batch.md: ε 1 level,
-    # the paper's 10 lower)
+    # what Eq. 9's ||h|| runs over: each "instance", or the whole "batch" (at most matched "instance")
     level2_norm: Literal["instance", "batch"] = "instance"
-    max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
-    seed: int = 0  # data order, negatives and the random start of Eq. 7
-    device: str = "auto"
+    max_seconds: Seconds | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
+    seed: Seed = 0  # data order, negatives and the random start of Eq. 7
+    device: Device = "auto"
 
     def __post_init__(self) -> None:
         if self.variant not in CASCADE_VARIANTS:
@@ -155,15 +141,15 @@ class CascadeConfig:
 class SaoConfig:
     """Sequential-based adversarial optimisation (Manotumruksa and Yilmaz, SIGIR 2020, Eq. 6-11)."""
 
-    eps: float = 0.5  # ε, Eq. 8 (Sec. 3.1, following APR)
-    lam: float = 1.0  # λ, Eq. 6 and Eq. 10 (Sec. 3.1)
-    epochs: int = 100  # the paper continues "until convergence" (Fig. 2); 100 = the cascade paper's budget
-    lr: float = 1e-3  # our base's Adam rate (the paper starts its own training at 0.05 with batch 512)
-    batch_size: int = 128  # our base's batch size (the paper uses 512)
-    weight_decay: float = 0.0  # the paper names no L2 term
-    max_seconds: float | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
-    seed: int = 0  # data order and negatives
-    device: str = "auto"
+    eps: Epsilon = 0.1  # ε, Eq. 8; the best of 0.02 / 0.05 / 0.1 measured on SASRec (the paper's APR value: 0.5)
+    lam: Weight = 1.0  # λ, Eq. 6 and Eq. 10 (Sec. 3.1)
+    epochs: Epochs = 10  # from the trained model; the paper continues "until convergence" (Fig. 2)
+    lr: LearningRate = 1e-3  # our base's Adam rate (the paper starts its own training at 0.05 with batch 512)
+    batch_size: BatchSize = 128  # our base's batch size (the paper uses 512)
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # the paper names no L2 term
+    max_seconds: Seconds | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
+    seed: Seed = 0  # data order and negatives
+    device: Device = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -178,17 +164,17 @@ class RlarmConfig:
     sequential model's fine-tuning: per-user loss weights from an adversary that ascends on 1 - NDCG@k
     of the current model (Alg. 2, Eq. 10 / 12), normalised over each mini-batch (Sec. 5.1)."""
 
-    epochs: int = 10  # fine-tuning epochs; beyond the paper (which trains EASE-sized models to convergence)
+    epochs: Epochs = 10  # fine-tuning epochs; beyond the paper (which trains EASE-sized models to convergence)
     adversary: Literal["linear", "nn"] = "linear"  # sigma(X_i a) (Eq. 10) or sigma(tanh(X_i A0) A1) (Eq. 12)
-    hidden: int = 32  # k, A0's width for the "nn" adversary (Eq. 12; tuned in the paper, value not reported)
-    b: float = 1e-2  # B, the adversary's l2 weight (Eq. 10 / 12)
-    k: int = 10  # the rank loss is 1 - NDCG@k of the next item; NDCG@10 is what the sequential papers report
-    warmup: int = 1  # K of Alg. 2: epochs before the adversary moves (Sec. 5.1: after the first epoch)
-    lr: float = 1e-3  # FINEST's fine-tuning rate (Sec. 6.1); learner and adversary share it (R-LARM Sec. 5.1)
-    batch_size: int = 128  # the sequential models' batches (SASRec paper)
+    hidden: Annotated[int, Field(ge=1, le=1024)] = 32  # k, A0's width for "nn" (Eq. 12; not reported)
+    b: Weight = 1e-2  # B, the adversary's l2 weight (Eq. 10 / 12)
+    k: Annotated[int, Field(ge=1, le=1000)] = 10  # the rank loss is 1 - NDCG@k of the next item
+    warmup: Annotated[int, Field(ge=0, le=500)] = 1  # K of Alg. 2: epochs before the adversary moves (Sec. 5.1)
+    lr: LearningRate = 1e-3  # FINEST's fine-tuning rate (Sec. 6.1); learner and adversary share it (Sec. 5.1)
+    batch_size: Annotated[int, Field(ge=2, le=8192)] = 128  # the sequential models' batches (SASRec paper)
     finest: bool = False  # also FINEST's perturbation simulation and rank-preserving regulariser (its defaults)
-    seed: int = 0  # adversary initialisation, data order, simulations
-    device: str = "auto"
+    seed: Seed = 0  # adversary initialisation, data order, simulations
+    device: Device = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.k < 1 or self.batch_size < 2 or self.hidden < 1 or self.warmup < 0:
@@ -241,3 +227,39 @@ def make_method_config(method: str, params: dict[str, Any] | None = None) -> Met
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ValueError(f"invalid {method} parameters: {problems}") from None
+
+
+def _range(schema: dict[str, Any]) -> str:
+    """A parameter's allowed values in words, from its JSON schema."""
+    options = schema.get("anyOf", [schema])
+    parts = []
+    for option in options:
+        if option.get("type") == "null":
+            parts.append("null")
+        elif "enum" in option:
+            parts.append("one of " + ", ".join(str(v) for v in option["enum"]))
+        elif option.get("type") == "boolean":
+            parts.append("true, false")
+        elif "pattern" in option:
+            parts.append("matches `" + option["pattern"].replace("|", "\\|") + "`")
+        else:
+            low = f"({option['exclusiveMinimum']}" if "exclusiveMinimum" in option else f"[{option.get('minimum', '')}"
+            high = f"{option['exclusiveMaximum']})" if "exclusiveMaximum" in option else f"{option.get('maximum', '')}]"
+            parts.append(f"{low}, {high}")
+    return " or ".join(parts)
+
+
+def parameter_table() -> str:
+    """Every method's parameters with their defaults and allowed ranges, as a Markdown table."""
+    lines = ["| method | parameter | default | allowed |", "|---|---|---|---|"]
+    for method in [*METHODS, *ADVERSARIAL_METHODS]:
+        cls = CONFIGS.get(method, FinestConfig)
+        fixed = METHODS.get(method, {})
+        properties = TypeAdapter(cls).json_schema()["properties"]
+        for name, schema in properties.items():
+            if name in fixed:
+                continue
+            default = schema.get("default")
+            shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else default
+            lines.append(f"| {method} | `{name}` | {shown} | {_range(schema)} |")
+    return "\n".join(lines) + "\n"
