@@ -12,7 +12,7 @@ from pathlib import Path
 
 from training.data.event_log import Event
 from training.data.formats import read_interactions
-from training.data.log import sort_key
+from training.data.replay import histories_by_recency, most_recent
 
 __all__ = ["EventStore"]
 
@@ -24,17 +24,9 @@ class EventStore:
         self._histories: dict[str, list[str]] = {}
 
     def seed_from_file(self, path: Path, fmt: str | None = None) -> int:
-        """Load every interaction of ``path`` in chronological order per user; returns the count."""
+        """Load every interaction of ``path`` (in time order when every row has a timestamp); returns the count."""
         rows = list(read_interactions(Path(path), fmt))  # type: ignore[arg-type]
-        timed = all(stamp is not None for _, _, stamp in rows)
-        if timed:
-            rows.sort(key=lambda r: r[2] or 0.0)  # stable: ties keep file order
-        last: dict[str, int] = {}
-        for position, (user, item, _) in enumerate(rows):
-            self._histories.setdefault(user, []).append(item)
-            last[user] = position
-        # most recently active users last, as add() keeps them
-        self._histories = {u: self._histories[u] for u in sorted(self._histories, key=lambda u: last.get(u, -1))}
+        self._histories = histories_by_recency(rows)
         log.info("event store seeded with %d interactions of %d users from %s", len(rows), len(self._histories), path)
         return len(rows)
 
@@ -48,13 +40,9 @@ class EventStore:
     def history(self, user: str) -> list[str] | None:
         return self._histories.get(user)
 
-    def users(self, limit: int = 10) -> list[str]:
-        return sorted(self._histories, key=sort_key)[:limit]
-
     def recent(self, limit: int) -> list[tuple[str, list[str]]]:
         """The ``limit`` users with the most recent activity, newest first, with their histories."""
-        users = list(self._histories)[-limit:][::-1]
-        return [(u, list(self._histories[u])) for u in users]
+        return most_recent(self._histories, limit)
 
     def __len__(self) -> int:
         return len(self._histories)

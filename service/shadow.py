@@ -9,13 +9,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.canary import CanaryPolicy, compare, gate, summarise
+from service.canary import CanaryPolicy, canary_verdict, compare, summarise
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.event_store import EventStore
 from service.inference import LoadedModel, load_version
 from service.registry import ModelRegistry
 from service.schemas import ShadowRequest
-from training.manifest import ArtifactError, utc_now
+from training.manifest import ArtifactError
 
 __all__ = ["policy_from", "run_canary", "shadow_compare"]
 
@@ -92,16 +92,8 @@ async def run_canary(
     floor_model = None
     if policy.noise_floor_version is not None:
         floor_model = await asyncio.to_thread(_candidate, registry, policy.noise_floor_version)
-    outcome = await asyncio.to_thread(gate, live, candidate, replay, policy, floor_model)
-    verdict = {
-        "candidate": candidate.version,
-        "live": live.version,
-        "created_at": utc_now(),
-        "samples": len(replay),
-        "policy": policy.model_dump(),
-        **outcome,
-    }
+    verdict = await asyncio.to_thread(canary_verdict, live, candidate, replay, policy, floor_model)
     if not policy.dry_run:
         await asyncio.to_thread(registry.store.write_verdict, candidate.version, verdict)
-    log.info("canary %s vs live %s: %s", candidate.version, live.version, "pass" if outcome["passed"] else "fail")
+    log.info("canary %s vs live %s: %s", candidate.version, live.version, "pass" if verdict["passed"] else "fail")
     return verdict

@@ -79,6 +79,13 @@ def train(
     eval_every: int = 5,
     max_minutes: Annotated[float | None, typer.Option(help="wall-time budget for training")] = None,
     export: Annotated[bool, typer.Option(help="also export model.onnx (parity-checked)")] = False,
+    exclude_history: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-history/--keep-history",
+            help="test ranking without the user's history; --keep-history where users repeat items (check-ins)",
+        ),
+    ] = True,
 ) -> None:
     """Train a model and write a checkpoint artifact (weights, items, manifest with test metrics)."""
     from training.pipeline import TrainRequest, run_training
@@ -97,6 +104,7 @@ def train(
         eval_every=eval_every,
         max_minutes=max_minutes,
         export=export,
+        exclude_history=exclude_history,
     )
     with _user_errors():
         manifest = run_training(request, out, console=console)
@@ -230,31 +238,19 @@ def canary(
     report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
 ) -> None:
     """The service's stability canary, offline: exit 0 when the candidate passes, 1 when it fails."""
-    from service.canary import CanaryPolicy, gate
+    from service.canary import CanaryPolicy, canary_verdict
     from service.inference import load_version
     from service.report import render_report
     from training.data.formats import read_interactions
-    from training.manifest import utc_now
+    from training.data.replay import histories_by_recency, most_recent
 
     with _user_errors():
         values = json.loads(policy.read_text()) if policy else {}
         chosen = CanaryPolicy.model_validate({**values, **parse_overrides(set_ or [])})
         models = [load_version(path.name, path) for path in (live, candidate)]
-        rows = sorted(read_interactions(Path(data), fmt), key=lambda r: r[2] or 0.0)  # type: ignore[arg-type]
-        histories: dict[str, list[str]] = {}
-        for user, item, _ in rows:
-            histories.setdefault(user, []).append(item)
-            histories[user] = histories.pop(user)  # most recently active last
-        replay = list(histories.values())[-samples:][::-1]
-        outcome = gate(models[0], models[1], replay, chosen)
-    verdict = {
-        "candidate": str(candidate),
-        "live": str(live),
-        "created_at": utc_now(),
-        "samples": len(replay),
-        "policy": chosen.model_dump(),
-        **outcome,
-    }
+        rows = read_interactions(Path(data), fmt)  # type: ignore[arg-type]
+        replay = [history for _, history in most_recent(histories_by_recency(rows), samples)]
+        verdict = canary_verdict(models[0], models[1], replay, chosen, names=(str(live), str(candidate)))
     if report is not None:
         report.write_text(render_report(verdict), encoding="utf-8")
     typer.echo(json.dumps(verdict, indent=2))

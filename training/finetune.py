@@ -127,7 +127,8 @@ def run_finetune(
             "regulariser_curve": [round(e.regulariser, 5) for e in result.epochs],
         }
     t0 = time.perf_counter()
-    test = evaluate(model, split.test, exclude_history=True).metrics
+    exclude = manifest.metrics_exclude_history  # the base's own protocol, so the two compare
+    test = evaluate(model, split.test, exclude_history=exclude).metrics
     stages["evaluate"] = time.perf_counter() - t0
     training = {
         "method": request.method,
@@ -151,7 +152,8 @@ def run_finetune(
         ),
         training=training,
         metrics=test,
-        metrics_protocol=f"{split.name} test split, full ranking excluding history",
+        metrics_protocol=f"{split.name} test split, full ranking {'excluding' if exclude else 'including'} history",
+        metrics_exclude_history=exclude,
         parent=request.parent or str(request.base),
         export_onnx=export_onnx if request.export else None,
     )

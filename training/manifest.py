@@ -65,6 +65,7 @@ class Manifest(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)  # train config, epochs, wall time
     metrics: dict[str, float] = Field(default_factory=dict)
     metrics_protocol: str = ""
+    metrics_exclude_history: bool = True  # whether the test metrics ranked with the user's history excluded
     weights_file: str = "weights.safetensors"
     weights_sha256: str
     onnx_file: str | None = None

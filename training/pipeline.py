@@ -40,6 +40,7 @@ class TrainRequest:
     eval_every: int = 5
     max_minutes: float | None = None
     export: bool = False
+    exclude_history: bool = True  # test ranking without the user's history (False where users repeat items)
 
 
 def _protocol(split: str, exclude_history: bool) -> str:
@@ -75,7 +76,7 @@ def run_training(request: TrainRequest, out: Path, console: Console | None = Non
             progress.update(task, advance=1, info=info)
 
         result = train(model, split.train, config, valid=valid, on_epoch=on_epoch)
-        exclude = True  # the cascade-guided AT protocol; FINEST's RLS harness ranks over all items
+        exclude = request.exclude_history
         test = evaluate(model, split.test, exclude_history=exclude).metrics
     training = {
         "train_config": asdict(config),
@@ -100,6 +101,7 @@ def run_training(request: TrainRequest, out: Path, console: Console | None = Non
         training=training,
         metrics=test,
         metrics_protocol=_protocol(split.name, exclude),
+        metrics_exclude_history=exclude,
         export_onnx=export_onnx if request.export else None,
     )
 
@@ -116,6 +118,7 @@ def export_checkpoint(checkpoint: Path, out: Path) -> Manifest:
         training=manifest.training,
         metrics=manifest.metrics,
         metrics_protocol=manifest.metrics_protocol,
+        metrics_exclude_history=manifest.metrics_exclude_history,
         parent=manifest.parent,
         export_onnx=export_onnx,
     )

@@ -173,3 +173,60 @@ async def test_an_empty_admin_token_setting_disables_forced_promotion(settings, 
         response = await client.post("/models/v2/promote", json=body, headers={**auth(), "X-Admin-Token": ""})
         assert response.status_code == 401 and "disabled" in response.json()["detail"]
         assert (await client.get("/readyz")).json()["live"] == "v1"
+
+
+def _gate(policy_fields: dict, rbo: list[float], ndcg_live: list[float], ndcg_cand: list[float], floor=None):
+    import numpy as np
+
+    from service.canary import CanaryPolicy, Comparison, evaluate_gate
+
+    n = len(rbo)
+    comparison = Comparison(np.array(rbo), np.ones(n), np.full(n, 5))
+    policy = CanaryPolicy(
+        min_samples=n, min_mean_rbo=0.5, min_mean_jaccard=0.0, min_p10_rbo=0.0, bootstrap=0, **policy_fields
+    )
+    floor_comparison = None if floor is None else Comparison(np.array(floor), np.ones(n), np.full(n, 5))
+    return evaluate_gate(policy, comparison, np.array(ndcg_live), np.array(ndcg_cand), floor_comparison)
+
+
+def test_gate_fails_a_candidate_whose_ndcg_falls_more_than_delta_below_live() -> None:
+    # live mean (1 + 0.5 + 0) / 3 = 0.5; candidate (0.5 + 0.5 + 0) / 3 = 0.3333 < 0.5 - 0.1
+    outcome = _gate({"ndcg_delta": 0.1}, [1.0, 1.0, 1.0], [1.0, 0.5, 0.0], [0.5, 0.5, 0.0])
+    assert outcome["failures"] == ["candidate NDCG@10 0.3333 is below live 0.5000 minus 0.1000"]
+    assert outcome["figures"]["accuracy"]["ndcg@10_live"] == 0.5
+    # within a delta of 0.2 it passes
+    assert _gate({"ndcg_delta": 0.2}, [1.0, 1.0, 1.0], [1.0, 0.5, 0.0], [0.5, 0.5, 0.0])["passed"] is True
+
+
+def test_gate_fails_a_candidate_not_above_the_noise_floor_plus_margin() -> None:
+    # candidate mean RBO (1 + 0.5 + 0.75) / 3 = 0.75; the A/A floor 0.5; margin 0.3: 0.75 < 0.8
+    fields = {"noise_floor_version": "aa", "noise_floor_margin": 0.3}
+    outcome = _gate(fields, [1.0, 0.5, 0.75], [0.5] * 3, [0.5] * 3, floor=[0.5, 0.5, 0.5])
+    assert outcome["failures"] == ["mean RBO 0.7500 is not above the A/A noise floor 0.5000 plus margin 0.3000"]
+    assert outcome["figures"]["noise_floor"] == {"version": "aa", "mean_rbo": 0.5, "mean_jaccard": 1.0}
+    fields["noise_floor_margin"] = 0.25  # 0.75 >= 0.5 + 0.25
+    assert _gate(fields, [1.0, 0.5, 0.75], [0.5] * 3, [0.5] * 3, floor=[0.5, 0.5, 0.5])["passed"] is True
+
+
+@pytest.mark.parametrize(("override", "expected"), [(None, True), (True, True), (False, False)])
+async def test_heldout_replay_follows_the_live_manifest_unless_the_policy_says(
+    client, override, expected: bool
+) -> None:
+    policy = {"min_samples": 1, "bootstrap": 0, "dry_run": True}
+    if override is not None:
+        policy["heldout_exclude_history"] = override
+    response = await client.post("/models/v2/canary", json={"policy": policy, "samples": 50}, headers=auth())
+    assert response.status_code == 200, response.text
+    assert response.json()["figures"]["accuracy"]["history_excluded"] is expected
+
+
+async def test_heldout_replay_keeps_history_when_the_live_model_was_measured_with_it(settings) -> None:
+    from tests.service.conftest import serving
+
+    path = settings.models_dir / "versions" / "v1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "metrics_exclude_history": False}))  # trained with --keep-history
+    async with serving(settings) as client:
+        policy = {"min_samples": 1, "bootstrap": 0, "dry_run": True}
+        response = await client.post("/models/v2/canary", json={"policy": policy, "samples": 50}, headers=auth())
+    assert response.json()["figures"]["accuracy"]["history_excluded"] is False

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from service.event_store import EventStore
 from service.main import create_app
 from tests.service.conftest import auth
 
@@ -78,3 +79,11 @@ async def test_bad_event_batches_are_422_and_write_nothing(client, settings, bod
 async def test_events_need_the_token(client) -> None:
     events = [{"user": "u", "item": "i1", "timestamp": 1.0}]
     assert (await client.post("/events", json={"events": events})).status_code == 401
+
+
+def test_the_event_store_replays_what_the_builder_replays(tmp_path) -> None:
+    log = tmp_path / "log.tsv"
+    log.write_text("u1\ti1\t30\nu2\ti2\t10\nu1\ti3\t5\nu3\ti4\t20\nu2\ti5\t40\n")
+    store = EventStore()
+    assert store.seed_from_file(log, "tsv") == 5
+    assert store.recent(3) == [("u2", ["i2", "i5"]), ("u1", ["i3", "i1"]), ("u3", ["i4"])]
