@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     )
     state_dir: Path = Path("var/state")  # embedded broker, results and job store
     data_dir: Path = Path("var/data")  # dataset paths in job requests must lie under it
+    job_time_limit_s: float = Field(6 * 3600.0, gt=0)  # the longest a fine-tune job may run (the worker's too)
+    job_time_limit_grace_s: float = Field(60.0, gt=0)  # after the soft limit, the hard limit ends the process
     max_k: int = Field(100, ge=1)  # largest k a client may ask for
     max_history: int = Field(10_000, ge=1)  # longest explicit history accepted (only the last max_len are used)
     max_list: int = Field(10_000, ge=1)  # longest candidates / exclude list accepted
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
             models_dir=self.models_dir,
             events_path=self.events_path,
             data_dir=self.data_dir,
+            job_time_limit_s=self.job_time_limit_s,
+            job_time_limit_grace_s=self.job_time_limit_grace_s,
         )
 
 

@@ -69,6 +69,17 @@ class RegistryStore:
             raise
         return manifest
 
+    def adopt(self, built: Path, version: str) -> Manifest:
+        """Move a verified, exported artifact built on this file system (a job's staging folder) into the
+        registry under ``version`` with one rename, so readers see all of it or nothing."""
+        target = self.path(version)
+        if target.exists():
+            raise FileExistsError(f"model version {version!r} already exists")
+        manifest = verify_artifact(Path(built), need_onnx=True)
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        os.rename(built, target)
+        return manifest
+
     def manifest(self, version: str) -> Manifest:
         if not self.exists(version):
             raise ArtifactError(f"no model version {version!r}")

@@ -1,32 +1,48 @@
 """Running one fine-tune job: plain functions, called by the Celery task (worker.tasks) and testable alone.
 
 A job is idempotent by its id: its candidate version is ``cand-<job id>``, a finished job is never run
-again, and an attempt that finds its version already written records it instead of training again.
-The artifact is written straight into the registry through a temporary directory and a rename, so a
-killed job never leaves a visible half-written model; the live alias is never touched.
+again, and an attempt that finds its version already registered records it instead of training again.
+
+The candidate is built in a staging folder beside the registry (``<models>/.staging/``), invisible to the
+service. Only then does the job move from ``running`` to ``publishing``, a conditional change that fails
+when the job was cancelled meanwhile (during the last epoch, the evaluation or the export): a cancelled
+job discards its staging folder and leaves no version and no alias. From ``publishing`` on, a cancel is
+refused: the candidate is verified, renamed into the registry and set as ``candidate``; with
+``run_canary`` the gate of ``POST /models/{version}/canary`` judges it against the model live at that
+moment and the verdict is stored with the version. The live alias is never touched.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
+from service.canary import CanaryPolicy, canary_verdict
+from service.inference import load_version
 from training.data.event_log import EventLog
 from training.data.log import RawInteraction
+from training.data.replay import histories_by_recency, most_recent
+from training.data.sources import dataset_path, resolve_recorded_source
+from training.datasets import raw_interactions
 from training.finetune import FinetuneRequest, run_finetune
 from training.methods.configs import make_method_config
 from training.methods.finest import FinestEpoch
 from training.registry import RegistryStore
-from worker.jobstore import FINAL_STATES, JobStore
+from worker.jobstore import FINAL_STATES, JobRecord, JobStore
 from worker.settings import JobSettings
 
-__all__ = ["JobCancelled", "candidate_version", "fresh_events", "run_job"]
+__all__ = ["JobCancelled", "candidate_version", "fresh_events", "run_job", "staging_dir"]
 
 log = logging.getLogger(__name__)
+
+STAGING = ".staging"
 
 
 class JobCancelled(Exception):
@@ -37,6 +53,11 @@ def candidate_version(job_id: str) -> str:
     return f"cand-{job_id}"
 
 
+def staging_dir(settings: JobSettings, version: str) -> Path:
+    """Where a job builds its candidate: beside the registry's versions, on the same file system."""
+    return Path(settings.models_dir) / STAGING / version
+
+
 def fresh_events(settings: JobSettings, data: dict[str, Any]) -> list[RawInteraction]:
     """Events of the service's durable log within the job's time window (all of them by default)."""
     if not data.get("include_events", True):
@@ -45,10 +66,11 @@ def fresh_events(settings: JobSettings, data: dict[str, Any]) -> list[RawInterac
     return [(e.user, e.item, e.timestamp) for e in events]
 
 
-def _dataset(settings: JobSettings, data: dict[str, Any]) -> str | None:
-    if data.get("source", "base") != "dataset":
-        return None
-    return str((settings.data_dir / data["path"]).resolve())
+def _data_source(settings: JobSettings, data: dict[str, Any], registry: RegistryStore, base: str) -> str:
+    """The file the job trains on: its dataset under the data dir, or the base's own training data."""
+    if data.get("source", "base") == "dataset":
+        return str(dataset_path(settings.data_dir, data["path"]))
+    return resolve_recorded_source(registry.manifest(base).data.source, settings.data_dir)
 
 
 def run_job(job_id: str, settings: JobSettings, store: JobStore) -> dict[str, Any] | None:
@@ -65,71 +87,82 @@ def run_job(job_id: str, settings: JobSettings, store: JobStore) -> dict[str, An
         store.patch(
             job_id, error=f"the worker was lost during each of {record.attempts} attempts", finished_at=time.time()
         )
-        store.transition(job_id, "failed", {"queued", "running"})
+        store.transition(job_id, "failed", {"queued", "running", "publishing"})
         return None
-    if not store.transition(job_id, "running", {"queued", "running"}):
+    resuming = record.state == "publishing"  # an earlier attempt died while publishing: finish it
+    if not resuming and not store.transition(job_id, "running", {"queued", "running"}):
         return None  # cancelled before it started
     now = time.time()
     store.patch(job_id, attempts=attempt, started_at=now, heartbeat_at=now, worker_pid=os.getpid(), error=None)
     registry = RegistryStore(settings.models_dir)
     version = candidate_version(job_id)
+    staging = staging_dir(settings, version)
     try:
-        if registry.exists(version):  # an earlier attempt wrote it and died before recording it
-            manifest = registry.manifest(version)
-            result: dict[str, Any] = {"candidate_version": version, "metrics": manifest.metrics, "recovered": True}
-            timings: dict[str, float] = {}
+        timings: dict[str, float] = {}
+        if registry.exists(version):  # an earlier attempt published it and died before recording it
+            result: dict[str, Any] = {
+                "candidate_version": version,
+                "metrics": registry.manifest(version).metrics,
+                "recovered": True,
+            }
+            store.transition(job_id, "publishing", {"running", "publishing"})
         else:
-            result, timings = _fine_tune(
-                job_id,
-                record.method,
-                record.params,
-                record.base_version,
-                record.data,
-                settings,
-                store,
-                registry,
-                version,
-            )
-        registry.set_alias("candidate", version, reason=f"fine-tune job {job_id}")
+            shutil.rmtree(staging, ignore_errors=True)  # a killed attempt's leftovers
+            result, timings = _fine_tune(job_id, record, settings, store, registry, staging)
+            if not store.transition(job_id, "publishing", {"running"}):
+                shutil.rmtree(staging, ignore_errors=True)
+                raise JobCancelled(job_id)
+            t = time.perf_counter()
+            registry.adopt(staging, version)
+            timings["register"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        result["canary"] = "not run: the stability canary gate is not available yet" if record.run_canary else None
-        timings["register"] = round(time.perf_counter() - t, 3)
+        registry.set_alias("candidate", version, reason=f"fine-tune job {job_id}")
+        timings["set_alias"] = round(time.perf_counter() - t, 3)
+        if record.run_canary:
+            t = time.perf_counter()
+            result["canary"] = _canary(record, settings, registry, version)
+            timings["canary"] = round(time.perf_counter() - t, 3)
         store.patch(job_id, result=result, timings=timings, finished_at=time.time())
-        store.transition(job_id, "succeeded", {"running"})
+        store.transition(job_id, "succeeded", {"publishing"})
         return result
     except JobCancelled:
+        shutil.rmtree(staging, ignore_errors=True)
         store.patch(job_id, error="cancelled by request", finished_at=time.time())
         return None
+    except SoftTimeLimitExceeded:
+        shutil.rmtree(staging, ignore_errors=True)
+        limit = record.time_limit_s or settings.job_time_limit_s
+        store.patch(job_id, error=f"ran past its time limit of {limit:g} s and was stopped", finished_at=time.time())
+        store.transition(job_id, "failed", {"running", "publishing"})
+        return None
     except Exception as err:
+        shutil.rmtree(staging, ignore_errors=True)
         log.error("job %s failed: %s", job_id, traceback.format_exc())
         store.patch(job_id, error=f"{type(err).__name__}: {err}", finished_at=time.time())
-        store.transition(job_id, "failed", {"running"})
+        store.transition(job_id, "failed", {"running", "publishing"})
         return None
 
 
 def _fine_tune(
     job_id: str,
-    method: str,
-    params: dict[str, Any],
-    base_version: str,
-    data: dict[str, Any],
+    record: JobRecord,
     settings: JobSettings,
     store: JobStore,
     registry: RegistryStore,
-    version: str,
+    out: Path,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    epochs = make_method_config(method, params).epochs
+    epochs = make_method_config(record.method, record.params).epochs
     t0 = time.perf_counter()
-    events = fresh_events(settings, data)
+    events = fresh_events(settings, record.data)
     read_events_s = time.perf_counter() - t0
     request = FinetuneRequest(
-        base=registry.path(base_version),
-        method=method,
-        params=params,
-        data=_dataset(settings, data),
-        fmt=data.get("format"),
+        base=registry.path(record.base_version),
+        method=record.method,
+        params=record.params,
+        data=_data_source(settings, record.data, registry, record.base_version),
+        fmt=record.data.get("format"),
         events=events,
-        parent=base_version,
+        parent=record.base_version,
     )
 
     def on_epoch(report: FinestEpoch) -> None:
@@ -148,13 +181,48 @@ def _fine_tune(
             },
         )
 
-    outcome = run_finetune(request, Path(registry.path(version)), on_epoch=on_epoch)
+    outcome = run_finetune(request, out, on_epoch=on_epoch)
     stages = {"read_events": round(read_events_s, 3), **outcome.stages}
     result = {
-        "candidate_version": version,
+        "candidate_version": candidate_version(job_id),
         "metrics": outcome.manifest.metrics,
         "metrics_protocol": outcome.manifest.metrics_protocol,
         "fresh_events": len(events),
         "dropped_unknown_interactions": outcome.dropped_interactions,
     }
     return result, stages
+
+
+def _canary(record: JobRecord, settings: JobSettings, registry: RegistryStore, version: str) -> dict[str, Any]:
+    """The gate against the model live now, on the most recent users of the job's data and fresh events;
+    the verdict is stored with the version (unless the policy says dry_run) and summarised."""
+    policy = CanaryPolicy.model_validate(record.canary_policy)
+    live_version = registry.aliases().get("live")
+    if live_version is None:
+        return {"passed": False, "failures": ["there is no live model to compare the candidate with"]}
+    live = load_version(live_version, registry.path(live_version))
+    candidate = load_version(version, registry.path(version))
+    floor = None
+    if policy.noise_floor_version is not None:
+        floor = load_version(policy.noise_floor_version, registry.path(policy.noise_floor_version))
+    source = _data_source(settings, record.data, registry, record.base_version)
+    rows, _ = raw_interactions(source, record.data.get("format"))
+    histories = histories_by_recency([*rows, *fresh_events(settings, record.data)])
+    replay = [history for _, history in most_recent(histories, record.canary_samples)]
+    verdict = canary_verdict(live, candidate, replay, policy, floor)
+    if not policy.dry_run:
+        registry.write_verdict(version, verdict)
+    overall = verdict["figures"]["groups"]["all"]
+    accuracy = verdict["figures"].get("accuracy", {})
+    return {
+        "passed": verdict["passed"],
+        "failures": verdict["failures"],
+        "live": live_version,
+        "samples": verdict["samples"],
+        "mean_rbo": overall["rbo"]["mean"],
+        "mean_jaccard": overall["jaccard"]["mean"],
+        "p10_rbo": overall["rbo"]["p10"],
+        "ndcg@10_live": accuracy.get("ndcg@10_live"),
+        "ndcg@10_candidate": accuracy.get("ndcg@10_candidate"),
+        "stored": not policy.dry_run,
+    }

@@ -4,7 +4,8 @@ A record is a JSON document plus a separately stored ``state`` whose changes are
 (``transition(id, to, allowed_from)``), so a cancellation and a worker's progress never overwrite each
 other. Backends: Redis (a hash per job and a sorted index) or, with no Redis, a SQLite file.
 
-States: queued -> running -> succeeded | failed | cancelled (queued -> cancelled too).
+States: queued -> running -> publishing -> succeeded | failed; queued and running -> cancelled. A job in
+``publishing`` has built its candidate and is registering it (and running its canary): too late to cancel.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from worker.settings import JobSettings
 
 __all__ = ["FINAL_STATES", "JobRecord", "JobState", "JobStore", "open_job_store"]
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobState = Literal["queued", "running", "publishing", "succeeded", "failed", "cancelled"]
 FINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -36,6 +37,9 @@ class JobRecord(BaseModel):
     base_version: str
     data: dict[str, Any] = Field(default_factory=dict)
     run_canary: bool = False
+    canary_policy: dict[str, Any] = Field(default_factory=dict)  # CanaryPolicy fields; defaults otherwise
+    canary_samples: int = 1000  # replayed users
+    time_limit_s: float | None = None  # None: the worker's job_time_limit_s
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

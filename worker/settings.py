@@ -27,6 +27,10 @@ class JobSettings(BaseSettings):
     events_path: Path = Path("var/events/events.jsonl")  # fresh logs written by POST /events
     data_dir: Path = Path("var/data")  # dataset paths in job requests must lie under it
     max_attempts: int = Field(2, ge=1)  # a job whose worker died this many times is marked failed
+    # the longest a job may run (Celery's soft limit; a job body may ask for less): a daily fine-tune of a
+    # catalogue-sized model ends well inside it, a typo such as 10^8 epochs ends the same day, as failed
+    job_time_limit_s: float = Field(6 * 3600.0, gt=0)
+    job_time_limit_grace_s: float = Field(60.0, gt=0)  # then Celery's hard limit ends the process
 
 
 @lru_cache

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-import logging
+import time
 from typing import Any
+
+from celery import Task
 
 from worker.celery_app import FINETUNE_TASK, app, ensure_state_dir
 from worker.jobs import run_job
-from worker.jobstore import open_job_store
+from worker.jobstore import FINAL_STATES, open_job_store
 from worker.settings import get_job_settings
 
 __all__ = ["finetune"]
 
-log = logging.getLogger(__name__)
+
+class JobTask(Task):
+    """Records a failure the job itself could not record (Celery's hard time limit killed its process)."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        store = open_job_store(get_job_settings())
+        state = store.state(task_id)
+        if state is None or state in FINAL_STATES:
+            return
+        store.patch(task_id, error=f"stopped by the worker: {type(exc).__name__}: {exc}", finished_at=time.time())
+        store.transition(task_id, "failed", {"queued", "running", "publishing"})
 
 
-@app.task(name=FINETUNE_TASK, acks_late=True, reject_on_worker_lost=True)
+@app.task(name=FINETUNE_TASK, base=JobTask, acks_late=True, reject_on_worker_lost=True)
 def finetune(job_id: str) -> dict[str, Any] | None:
     """Fine-tune job ``job_id`` (its spec is in the job store); returns the candidate version and metrics."""
     settings = get_job_settings()

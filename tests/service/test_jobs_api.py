@@ -62,6 +62,17 @@ async def test_cancelling_a_queued_job_and_then_again(client) -> None:
         pytest.param(
             {"method": "finest", "data": {"events_since": 5, "events_until": 1}}, 422, "after", id="window-reversed"
         ),
+        pytest.param({"method": "finest", "params": {"epochs": 100_000_000}}, 422, "epochs", id="epochs-typo"),
+        pytest.param({"method": "cascade", "params": {"eps": 1e9}}, 422, "eps", id="eps-out-of-range"),
+        pytest.param({"method": "finest", "time_limit_s": 10**9}, 422, "time_limit_s", id="time-limit-too-long"),
+        pytest.param({"method": "finest", "time_limit_s": 0}, 422, "time_limit_s", id="time-limit-zero"),
+        pytest.param(
+            {"method": "finest", "run_canary": True, "canary_policy": {"p": 1}}, 422, "p", id="canary-policy-range"
+        ),
+        pytest.param(
+            {"method": "finest", "canary_policy": {"min_rbo": 0.5}}, 422, "min_rbo", id="canary-policy-unknown"
+        ),
+        pytest.param({"method": "finest", "canary_samples": 0}, 422, "canary_samples", id="canary-samples-zero"),
         pytest.param({"method": "finest", "colour": "red"}, 422, "colour", id="unknown-field"),
         pytest.param({}, 422, "method", id="missing-method"),
     ],
@@ -81,3 +92,37 @@ async def test_jobs_need_the_token(client) -> None:
 async def test_unknown_job_is_404(client) -> None:
     response = await client.get("/jobs/nope", headers=auth())
     assert response.status_code == 404 and "no job 'nope'" in response.json()["detail"]
+
+
+async def test_a_job_whose_base_training_data_cannot_be_found_is_refused(settings) -> None:
+    import json
+
+    from tests.service.conftest import serving
+
+    path = settings.models_dir / "versions" / "v1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["data"]["source"] = "/home/someone/ml-1m/ratings.tsv"  # trained on another machine
+    path.write_text(json.dumps(manifest))
+    async with serving(settings) as client:
+        response = await submit(client)
+        assert response.status_code == 422
+        assert "ratings.tsv" in str(response.json()["detail"]) and "data directory" in str(response.json()["detail"])
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (settings.data_dir / "ratings.tsv").write_text("u1\ti1\t1\n")  # the same file in the datasets volume
+        assert (await submit(client)).status_code == 202
+
+
+async def test_a_job_publishing_its_candidate_cannot_be_cancelled(client) -> None:
+    from service.dependencies import AppState
+
+    job = (await submit(client)).json()
+    state: AppState = client._transport.app.state.steadyrec  # type: ignore[attr-defined]
+    assert state.jobs.transition(job["id"], "publishing", {"queued"})
+    response = await client.delete(f"/jobs/{job['id']}", headers=auth())
+    assert response.status_code == 409 and "too late to cancel" in response.json()["detail"]
+
+
+async def test_a_job_gets_the_servers_time_limit_unless_it_asks_for_less(client) -> None:
+    default = (await submit(client)).json()
+    assert default["time_limit_s"] == 6 * 3600.0
+    assert (await submit(client, time_limit_s=60)).json()["time_limit_s"] == 60.0

@@ -35,7 +35,13 @@ async def run_scenario(world, redis) -> None:
         async for client in app_client(settings_for(world, redis)):
             events = [{"user": "fresh-user", "item": f"i{i}", "timestamp": 10_000.0 + i} for i in range(5)]
             assert (await client.post("/events", json={"events": events}, headers=auth())).status_code == 200
-            body = {"method": "finest", "params": {"epochs": 8, "top_k": 5, "batch_size": 32}}
+            body = {
+                "method": "finest",
+                "params": {"epochs": 8, "top_k": 5, "batch_size": 32},
+                "run_canary": True,
+                "canary_policy": {"min_samples": 100, "bootstrap": 100},
+                "canary_samples": 120,
+            }
             response = await client.post("/jobs/finetune", json=body, headers=auth())
             assert response.status_code == 202
             seen: list[dict] = []
@@ -44,8 +50,16 @@ async def run_scenario(world, redis) -> None:
             assert any(j["state"] == "running" and 0 < j["progress"]["epoch"] < 8 for j in seen), "no progress seen"
             version = job["result"]["candidate_version"]
             assert job["result"]["fresh_events"] == 5
-            assert {"load", "reference_lists", "finetune", "evaluate", "export", "register"} <= set(job["timings"])
+            stages = {"load", "reference_lists", "finetune", "evaluate", "export", "register", "canary"}
+            assert stages <= set(job["timings"])
             store = RegistryStore(world / "models")
+            verdict = store.verdict(version)  # the gate of POST /models/{version}/canary, stored with the version
+            assert verdict is not None and verdict["live"] == "v1" and verdict["candidate"] == version
+            assert verdict["samples"] == 120 and verdict["policy"]["min_samples"] == 100
+            canary = job["result"]["canary"]
+            assert canary["passed"] == verdict["passed"] and canary["failures"] == verdict["failures"]
+            assert canary["mean_rbo"] == verdict["figures"]["groups"]["all"]["rbo"]["mean"]
+            assert canary["stored"] is True and 0.0 <= canary["mean_rbo"] <= 1.0
             assert store.aliases() == {"live": "v1", "candidate": version}
             assert store.manifest(version).parent == "v1"  # checksums verified too
             models = (await client.get("/models")).json()
@@ -81,5 +95,22 @@ async def test_worker_killed_mid_job_is_retried_and_leaves_nothing_half_written(
             assert sorted(p.name for p in versions_dir.iterdir()) == ["v1"]  # no candidate, no temporary dir
             assert RegistryStore(world / "models").aliases() == {"live": "v1"}
             assert (await client.get("/readyz")).json()["live"] == "v1"
+    finally:
+        stop_worker(worker)
+
+
+async def test_a_job_past_its_time_limit_ends_failed_with_the_reason(world) -> None:
+    worker = start_worker(world, None)
+    try:
+        async for client in app_client(settings_for(world, None)):
+            body = {"method": "finest", "params": {"epochs": 500, "top_k": 5, "batch_size": 16}, "time_limit_s": 3}
+            response = await client.post("/jobs/finetune", json=body, headers=auth())
+            assert response.status_code == 202 and response.json()["time_limit_s"] == 3
+            job = await wait_for(client, response.json()["id"], lambda j: j["state"] in ("succeeded", "failed"))
+            assert job["state"] == "failed", job
+            assert job["error"] == "ran past its time limit of 3 s and was stopped"
+            assert 0 < job["progress"]["epoch"] < 500
+            assert sorted(p.name for p in (world / "models" / "versions").iterdir()) == ["v1"]
+            assert not any((world / "models" / ".staging").glob("*"))
     finally:
         stop_worker(worker)

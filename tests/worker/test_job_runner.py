@@ -1,0 +1,90 @@
+"""worker.jobs.run_job in process (what the Celery task calls): publishing, cancellation, timings, data."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import training.finetune
+from training.registry import RegistryStore
+from worker.jobs import run_job, staging_dir
+from worker.jobstore import JobRecord, SQLiteJobStore
+from worker.settings import JobSettings
+
+FAST = {"epochs": 1, "top_k": 5, "batch_size": 32}
+
+
+def _settings(world: Path) -> JobSettings:
+    return JobSettings(
+        models_dir=world / "models",
+        events_path=world / "events.jsonl",
+        state_dir=world / "state",
+        data_dir=world / "data",
+        redis_url=None,
+    )
+
+
+def _job(world: Path, **fields) -> tuple[JobSettings, SQLiteJobStore, JobRecord]:
+    settings = _settings(world)
+    store = SQLiteJobStore(world / "state" / "jobs.sqlite")
+    record = JobRecord(id=f"job{time.monotonic_ns()}", method="finest", base_version="v1", **fields)
+    store.create(record)
+    return settings, store, record
+
+
+def test_a_cancel_during_export_publishes_nothing(world, monkeypatch) -> None:
+    settings, store, record = _job(world, params=FAST)
+    real_export = training.finetune.export_onnx
+
+    def export_while_cancelled(model, path):
+        assert store.transition(record.id, "cancelled", {"queued", "running"})  # DELETE /jobs/{id} now
+        return real_export(model, path)
+
+    monkeypatch.setattr(training.finetune, "export_onnx", export_while_cancelled)
+    assert run_job(record.id, settings, store) is None
+    final = store.get(record.id)
+    assert final is not None and final.state == "cancelled" and final.error == "cancelled by request"
+    registry = RegistryStore(settings.models_dir)
+    assert registry.versions() == ["v1"] and registry.aliases() == {"live": "v1"}
+    assert not staging_dir(settings, f"cand-{record.id}").exists()
+
+
+def test_register_timing_measures_the_registration(world, monkeypatch) -> None:
+    settings, store, record = _job(world, params=FAST)
+    real_adopt = RegistryStore.adopt
+
+    def slow_adopt(self, built, version):
+        time.sleep(0.3)
+        return real_adopt(self, built, version)
+
+    monkeypatch.setattr(RegistryStore, "adopt", slow_adopt)
+    result = run_job(record.id, settings, store)
+    assert result is not None
+    final = store.get(record.id)
+    assert final is not None and final.state == "succeeded"
+    assert final.timings["register"] >= 0.3
+    assert RegistryStore(settings.models_dir).aliases()["candidate"] == f"cand-{record.id}"
+
+
+def _record_source(world: Path, source: str) -> None:
+    """Make v1's manifest name another training file, as one trained on another machine does."""
+    path = world / "models" / "versions" / "v1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["data"]["source"] = source
+    path.write_text(json.dumps(manifest))
+
+
+def test_the_base_models_training_data_is_found_by_name_in_the_data_dir(world) -> None:
+    _record_source(world, "/home/someone/datasets/base.tsv")  # a host path; data/base.tsv is in the data dir
+    settings, store, record = _job(world, params=FAST)
+    result = run_job(record.id, settings, store)
+    assert result is not None, store.get(record.id)
+
+
+def test_a_job_whose_data_is_gone_fails_naming_the_missing_file(world) -> None:
+    _record_source(world, "/home/someone/datasets/missing.tsv")
+    settings, store, record = _job(world, params=FAST)
+    assert run_job(record.id, settings, store) is None
+    final = store.get(record.id)
+    assert final is not None and final.state == "failed" and "missing.tsv" in (final.error or "")
