@@ -1,4 +1,5 @@
-"""Write a benchmark's table twice under benchmarks/results/: NAME.md and NAME.json (see DEVELOPERS.md)."""
+"""Write a benchmark's table twice under benchmarks/results/: NAME.md (table, date, machine, command) and
+NAME.json (``{"benchmark", "date", "machine", "command", "rows"}``, one flat row per configuration)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
   (per-user ``batch.weights`` honoured when present).
 - ``scores(history) -> (B, n_items)``: scores of all real items for left-padded histories (B, L);
   column ``j`` is internal item ``j + 1`` (id 0 is padding and never scored).
-- ``config``: the dataclass it was built from; ``build_model(kind, config_dict, n_items)`` rebuilds it,
+- ``config``: the dataclass it was built from; ``build_model(kind, n_items, config_dict)`` rebuilds it,
   which is what checkpoints and ONNX manifests store.
 
 ``forward`` is ``scores`` so that ``torch.onnx.export`` traces exactly what the service runs.
