@@ -19,7 +19,7 @@ from service.schemas import FinetuneJobRequest
 from service.settings import Settings
 from service.shadow import policy_from
 from training.data.sources import dataset_path, resolve_recorded_source
-from training.manifest import ArtifactError
+from training.manifest import ArtifactError, read_manifest
 from training.methods.configs import make_method_config
 from training.registry import ALIASES, RegistryStore, validate_version
 from worker.celery_app import FINETUNE_TASK
@@ -49,7 +49,7 @@ def _check_data(settings: Settings, store: RegistryStore, base_version: str, bod
         if body.data.source == "dataset" and body.data.path is not None:
             dataset_path(settings.data_dir, body.data.path)
         else:
-            resolve_recorded_source(store.manifest(base_version).data.source, settings.data_dir)
+            resolve_recorded_source(read_manifest(store.path(base_version)).data.source, settings.data_dir)
     except (ValueError, FileNotFoundError) as err:
         raise InvalidRequest(str(err)) from err
     except ArtifactError as err:

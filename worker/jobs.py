@@ -109,7 +109,8 @@ def run_job(job_id: str, settings: JobSettings, store: JobStore) -> dict[str, An
         else:
             shutil.rmtree(staging, ignore_errors=True)  # a killed attempt's leftovers
             result, timings = _fine_tune(job_id, record, settings, store, registry, staging)
-            if not store.transition(job_id, "publishing", {"running"}):
+            # a resumed job is already publishing, and a publishing job cannot have been cancelled
+            if not store.transition(job_id, "publishing", {"running", "publishing"} if resuming else {"running"}):
                 shutil.rmtree(staging, ignore_errors=True)
                 raise JobCancelled(job_id)
             t = time.perf_counter()

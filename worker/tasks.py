@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import TimeLimitExceeded
 
 from worker.celery_app import FINETUNE_TASK, app, ensure_state_dir
 from worker.jobs import run_job
@@ -23,7 +24,11 @@ class JobTask(Task):
         state = store.state(task_id)
         if state is None or state in FINAL_STATES:
             return
-        store.patch(task_id, error=f"stopped by the worker: {type(exc).__name__}: {exc}", finished_at=time.time())
+        if isinstance(exc, TimeLimitExceeded):
+            error = f"ran past its hard time limit ({exc.args[0] if exc.args else '?'} s); its process was ended"
+        else:
+            error = f"stopped by the worker: {type(exc).__name__}: {exc}"
+        store.patch(task_id, error=error, finished_at=time.time())
         store.transition(task_id, "failed", {"queued", "running", "publishing"})
 
 

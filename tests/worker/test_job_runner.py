@@ -88,3 +88,27 @@ def test_a_job_whose_data_is_gone_fails_naming_the_missing_file(world) -> None:
     assert run_job(record.id, settings, store) is None
     final = store.get(record.id)
     assert final is not None and final.state == "failed" and "missing.tsv" in (final.error or "")
+
+
+def test_a_job_resumed_while_publishing_finishes_its_candidate(world) -> None:
+    settings, store, record = _job(world, params=FAST)
+    assert store.transition(record.id, "publishing", {"queued"})  # an attempt died after building it
+    assert run_job(record.id, settings, store) is not None
+    final = store.get(record.id)
+    assert final is not None and final.state == "succeeded" and final.attempts == 1
+    assert RegistryStore(settings.models_dir).aliases()["candidate"] == f"cand-{record.id}"
+
+
+def test_a_job_killed_at_the_hard_time_limit_is_recorded_as_failed(world, monkeypatch) -> None:
+    from celery.exceptions import TimeLimitExceeded
+
+    import worker.tasks
+
+    settings, store, record = _job(world, params=FAST)
+    assert store.transition(record.id, "running", {"queued"})
+    monkeypatch.setattr(worker.tasks, "get_job_settings", lambda: settings)
+    # what Celery's main process calls after killing the pool process at the hard limit
+    worker.tasks.finetune.on_failure(TimeLimitExceeded(63.0), record.id, (record.id,), {}, None)
+    final = store.get(record.id)
+    assert final is not None and final.state == "failed"
+    assert final.error == "ran past its hard time limit (63.0 s); its process was ended"
