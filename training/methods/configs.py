@@ -51,7 +51,7 @@ Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d{1,2})?|mps)$")]
 
 @dataclass(frozen=True)
 class FinestConfig:
-    epochs: Epochs = 2  # a daily update: 2 keep the default canary passed with accuracy held (docs/methods.md)
+    epochs: Epochs = 2  # a daily update: 2 keep the default canary passed with accuracy held
     sample_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01  # R, Sec. 6.1: 1% pseudo-perturbed per epoch
     top_k: Annotated[int, Field(ge=2, le=1000)] = 100  # K, Sec. 6.1 (Fig. 7: 100 is best)
     lam: Weight = 1.0  # λ, Eq. 5 (Sec. 6.1); the official code's ~16 kept lists less steady here
@@ -84,7 +84,7 @@ CASCADE_VARIANTS: tuple[str, ...] = ("adv_linear", "adv_seq", "adv_global", "adv
 @dataclass(frozen=True)
 class CascadeConfig:
     """Cascade-guided adversarial training (Tan et al., Sec. 4, Eq. 6-12). Defaults are the settings our
-    benchmarks measured as good on SASRec and GRU4Rec; the paper's are in the comments (docs/methods.md)."""
+    benchmarks measured as good on SASRec and GRU4Rec (docs/method-parameters.md); the paper's in comments."""
 
     variant: CascadeVariant = "adv_cas"  # Table 3 / Table 4 rows; see training.methods.cascade_at.SWITCHES
     # ε of Eq. 7 (level 1), per history item. Paper: 10 (Sec. 5.3), which collapses our embeddings (SASRec
