@@ -75,11 +75,8 @@ Spinning = Literal["off", "during-call", "always"]
 @dataclass(frozen=True)
 class SessionConfig:
     intra_op_threads: int = 0  # 0 = ONNX Runtime's default (all cores)
-    # ONNX Runtime's default ("always") keeps intra-op threads spin-waiting after a call; in a server they
-    # then take the cores the HTTP layer needs (c=32 throughput fell by 28% on 2 cores). "off" wakes a
-    # sleeping thread for every parallel operator (+0.15 ms on a 0.68 ms call). "during-call" spins
-    # inside a call and stops when it returns (session.force_spinning_stop): the latency of spinning
-    # without its idle cost.
+    # "during-call": intra-op threads spin inside a call and stop when it returns (force_spinning_stop),
+    # so they neither wake per operator ("off") nor take the HTTP layer's cores between calls ("always")
     spinning: Spinning = "during-call"
 
 

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     @field_validator("ort_spinning", mode="before")
     @classmethod
     def _spinning_from_bool(cls, value: object) -> object:
-        """The setting was a boolean until session 3: true meant "always", false "off"."""
+        """The setting was once a boolean: true meant "always", false "off"."""
         if isinstance(value, bool):
             return "always" if value else "off"
         if isinstance(value, str) and value.strip().lower() in _BOOLEAN:

@@ -5,16 +5,8 @@ glibc's malloc serves a block above its mmap threshold with a fresh mapping and 
 threshold follows the largest block freed so far but stops at 32 MiB, and the heap's free top goes back to
 the system once it passes the trim threshold (twice the mmap threshold). A training step allocates and frees
 the same activations every step, so under those defaults the larger ones fault their pages in again on
-every step, in the kernel. Cascade-guided AT on ml-1m (L 200), which keeps two encoder passes' activations
-alive at once, paid for that most. Measured (session 15, ``benchmarks/cascade_table3.py --cost``: a base and an
-adv_cas epoch interleaved batch by batch; two runs each, ``--malloc-defaults`` for glibc's defaults): an
-adv_cas epoch cost 1.92x / 1.93x a base epoch of SASRec with these thresholds against 1.99x / 2.03x with
-glibc's defaults, GRU4Rec 1.79x / 1.86x against 1.92x / 2.03x. Minor page faults over one profiling run of
-SASRec fell from 1.3 M to 0.4-0.6 M.
-
-The price would be memory kept between steps, but a training step reaches the same peak again anyway: peak
-RSS of those runs was the same either way (SASRec 1.70-1.75 GB kept, 1.73-1.76 GB with the defaults; GRU4Rec
-1.11-1.12 and 1.09-1.11 GB).
+every step, in the kernel. The price is memory kept between steps, but a training step reaches the same
+peak again anyway (measured costs and peaks: docs/methods.md, "Training on CPU").
 
 Every training loop (the trainer's, FINEST's, LARM's) takes its device from
 :func:`training.device.training_device`, which calls :func:`keep_freed_memory` on CPU. A process started with

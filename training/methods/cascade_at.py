@@ -18,8 +18,7 @@ perturbation and not the difference between two dropout draws (large at our Amaz
 Level 2 (Eq. 8-9), on the linear part ``r = w·e``: perturb the user state, the target and a sampled
 negative embedding, each by ``eps * h / ||h||`` with ``h`` the gradient of Eq. 8's BCE at zero
 perturbation, and add that BCE (``CascadeConfig.eps2`` gives this level its own ε; the paper uses one).
-Its negative is drawn apart from L_B's: sharing L_B's lowered validation NDCG@10 on video-games after 10
-epochs from 0.0607 to 0.0582 (session 14), so the second negative is part of what level 2 adds.
+Its negative is drawn apart from L_B's: the second negative is part of what level 2 adds (docs/methods.md).
 Eq. 10: ``L = L_B + λ1 L_adv1 + λ2 L_adv2``; the perturbations are constants (no gradient through them).
 
 Base loss: the paper trains its base with BCE and one negative (Eq. 5) and uses "exactly the same loss"
@@ -41,10 +40,7 @@ pass, the pass at the random start, ŵ) and two backward passes (the direction's
 (BCE with one negative) an adv_cas epoch therefore costs about three base epochs; with recycled
 directions, only ŵ's forward and backward (on CPU stacked with w's into one pass where that is cheaper):
 about two. Level 2 works on the instances only (padding is left out before its embedding lookups).
-Measured on BCE bases, base and adv_cas steps interleaved (``benchmarks/cascade_table3.py --cost``, session
-15, the trainer keeping freed memory: :mod:`training.allocator`): fresh 2.71-2.89x; recycled 1.82x SASRec
-video-games, 1.82x SASRec beauty, 1.87x GRU4Rec beauty, 1.92x / 1.93x SASRec ml-1m and 1.79x / 1.86x
-GRU4Rec ml-1m (two runs each; with glibc's defaults 1.99x / 2.03x and 1.92x / 2.03x).
+Measured costs: docs/methods.md, "Cascade-guided AT".
 """
 
 from __future__ import annotations
@@ -135,12 +131,8 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
     return torch.from_numpy(out)
 
 
-# floats in a doubled batch's attention weights (CausalModel.pairwise_floats of 2B) above which w and ŵ run as
-# two passes: SASRec on ml-1m (L 200, 2 x 20 MB of attention per block) cost 2.2-2.5x a base step stacked
-# against 1.9-2.0x in two passes with glibc's defaults (blocks over 32 MiB are fresh mappings every step), and
-# still 1.96x against 1.90x with freed memory kept (training.allocator); at L 50 stacked pays (1.9x against
-# 2.0x). Recurrent models have no such tensor and always stack: halving the recurrence's sequential steps pays
-# even at L 200 (GRU4Rec on ml-1m, level 1 alone: 1.95x stacked, 2.00x in two passes).
+# floats in a doubled batch's attention weights (CausalModel.pairwise_floats of 2B) above which w and ŵ run
+# as two passes instead of one stacked pass (stacking large attention tensors costs more: docs/methods.md)
 STACK_LIMIT = 8 * 2**20
 
 
