@@ -8,7 +8,8 @@
 # and pip.
 # ORT picks the ONNX Runtime package (default onnxruntime). The project depends on onnxruntime; another
 # build (e.g. onnxruntime-gpu) replaces it, since both install the same `onnxruntime` module and must not
-# be installed together. The worker needs no GPU ONNX Runtime: its ONNX work (the export parity check)
+# be installed together (`pip check` then names steadyrec's onnxruntime requirement: expected). The
+# worker needs no GPU ONNX Runtime: its ONNX work (the export parity check)
 # runs on the CPU.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
