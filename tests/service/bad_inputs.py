@@ -328,7 +328,7 @@ def _token_cases(ep: Endpoint) -> Iterator[BadRequest]:
     for kind, header in (
         ("token-missing", None),
         ("token-wrong", "Bearer not-the-token-000000"),
-        ("token-empty", "Bearer "),
+        ("token-empty", "Bearer"),
         ("token-basic-scheme", "Basic dXNlcjpwYXNzd29yZA=="),
         ("token-no-scheme", "test-token-0123456789abcdef"),
     ):
