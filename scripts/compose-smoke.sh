@@ -132,10 +132,8 @@ say "5/9 POST /events"
 call /events 200 -X POST -H "$H" -H "$J" -d '{"events": [{"user": "u0", "item": "i17", "timestamp": 1700000000}]}'
 echo
 
-say "6/9 POST /jobs/finetune (FINEST, its default 2 epochs, on the dataset in the volume plus the events)"
-job=$(call /jobs/finetune 202 -X POST -H "$H" -H "$J" \
-    -d '{"method": "finest", "base": "live", "data": {"source": "dataset", "path": "synth.tsv", "format": "tsv"}}' \
-    | json 'd["id"]')
+say "6/9 POST /jobs/finetune (FINEST, its default 2 epochs, on the base's training log found by name in the volume)"
+job=$(call /jobs/finetune 202 -X POST -H "$H" -H "$J" -d '{"method": "finest", "base": "live"}' | json 'd["id"]')
 say "job $job"
 state=""
 for _ in $(seq 1 600); do

@@ -2,8 +2,8 @@
 
 ServiceError
 ├── NotFound (404): unknown user, unknown model version or alias target
-├── Conflict (409): a version that already exists
-├── InvalidRequest (400): a well-formed body that still cannot be served
+├── Conflict (409): the current state forbids it (a version that exists, no passed canary, too late to cancel)
+├── InvalidRequest (422): a well-formed body that still cannot be served
 ├── Unauthorized (401): missing or wrong bearer token
 └── NotReady (503): no live model loaded yet
 

@@ -102,6 +102,7 @@ class AliasRequest(BaseModel):
 
 MAX_EVENTS = 10_000  # events per POST /events batch
 FUTURE_SLACK_S = 86_400.0  # timestamps may run ahead of the server clock by at most a day
+MAX_TIMESTAMP = 1e11  # bounds a job's event window (seconds since the epoch, year 5138)
 
 
 class EventIn(BaseModel):
@@ -155,8 +156,12 @@ class JobData(BaseModel):
     )
     format: Literal["pairs", "sequences", "tsv", "recbole"] | None = None
     include_events: StrictBool = Field(True, description="append the fresh events of POST /events")
-    events_since: float | None = Field(None, ge=0.0, description="only events at or after this timestamp")
-    events_until: float | None = Field(None, ge=0.0, description="only events at or before this timestamp")
+    events_since: float | None = Field(
+        None, ge=0.0, le=MAX_TIMESTAMP, description="only events at or after this timestamp"
+    )
+    events_until: float | None = Field(
+        None, ge=0.0, le=MAX_TIMESTAMP, description="only events at or before this timestamp"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> JobData:
