@@ -26,8 +26,8 @@ from pathlib import Path
 from results_io import write_results
 from showcase_world import build_world, export, judge, train_live, train_sasrec
 
-from service.canary import CanaryPolicy
-from training.methods.configs import make_method_config
+from steadyrec.core.canary import CanaryPolicy
+from steadyrec.core.methods import make_method_config
 from training.methods.finest import finest_finetune
 from training.models import SequentialModel
 

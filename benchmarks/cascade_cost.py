@@ -7,11 +7,11 @@ import copy
 import time
 from typing import Any
 
+from steadyrec.core.methods import CascadeConfig
 from training.allocator import keep_freed_memory
 from training.data.batches import TrainingWindows
 from training.data.splits import Split
 from training.methods.cascade_at import CascadeLoss, cascade_matrix
-from training.methods.configs import CascadeConfig
 from training.models import SequentialModel
 from training.trainer import TrainConfig, model_loss, optimiser_for, seed_everything, train_step
 

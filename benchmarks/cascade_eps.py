@@ -25,11 +25,11 @@ from cascade_robustness import subset
 from cascade_table3 import DATASETS, SHARED, base_model
 from results_io import write_results
 
-from training.data.formats import read_log
+from steadyrec.core.formats import read_log
+from steadyrec.core.methods import CascadeConfig
 from training.data.splits import leave_one_out
 from training.evaluation.ranking import evaluate
 from training.methods.cascade_at import cascade_finetune
-from training.methods.configs import CascadeConfig
 from training.trainer import TrainConfig
 from training.trainer import train as plain
 

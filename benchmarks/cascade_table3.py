@@ -36,12 +36,12 @@ from cascade_cost import cost_from_rows, epoch_cost
 from cascade_rows import notes, schedule_info, uncertainty
 from results_io import RESULTS, merge_results, write_results
 
+from steadyrec.core.formats import read_log
+from steadyrec.core.methods import CASCADE_VARIANTS, CascadeConfig, SaoConfig
 from training.allocator import SWITCH
-from training.data.formats import read_log
 from training.data.splits import Split, leave_one_out
 from training.evaluation.ranking import evaluate, ndcg_per_instance
 from training.methods.cascade_at import cascade_finetune
-from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, SaoConfig
 from training.methods.sao import sao_finetune
 from training.models import SequentialModel, build_model
 from training.trainer import TrainConfig, seed_everything, train

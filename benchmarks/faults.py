@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from results_io import write_results  # noqa: E402
 from world import ADMIN, build_world  # noqa: E402
 
+from steadyrec.core.event_log import EventLog  # noqa: E402
 from tests.worker.harness import TOKEN, RedisServer, server_process, start_worker, stop_worker  # noqa: E402
-from training.data.event_log import EventLog  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

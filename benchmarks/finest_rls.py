@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import merge_results, write_results
 
-from training.data.formats import read_log
-from training.data.log import InteractionLog
+from steadyrec.core.formats import read_log
+from steadyrec.core.interactions import InteractionLog
 from training.data.splits import Split, temporal_split
 from training.evaluation.ranking import evaluate
 from training.evaluation.stability import compare_models

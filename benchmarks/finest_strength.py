@@ -18,8 +18,8 @@ from pathlib import Path
 from results_io import write_results
 from showcase_world import DATA, build_world, export, judge, train_live
 
-from service.canary import CanaryPolicy
-from training.methods.configs import make_method_config
+from steadyrec.core.canary import CanaryPolicy
+from steadyrec.core.methods import make_method_config
 from training.methods.finest import finest_finetune
 
 DEFAULT_GRID = ["sum:1:20", "mean:1:20", "mean:16:20", "sum:1:5"]

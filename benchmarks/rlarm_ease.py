@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import RESULTS, write_results
 from rlarm_report import FoldResult, fold_rows, plot_groups, pooled, summary_rows
 
-from training.data.formats import read_log
+from steadyrec.core.formats import read_log
 from training.data.strong_generalisation import (
     HeldOut,
     StrongSplit,

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import write_results
 
-from training.data.formats import read_log
+from steadyrec.core.formats import read_log
+from steadyrec.core.methods import RlarmConfig
 from training.data.splits import leave_one_out
 from training.evaluation.groups import bottom_indices, paired_p_value
 from training.evaluation.ranking import evaluate, ndcg_per_instance
-from training.methods.configs import RlarmConfig
 from training.methods.finest import FinestEpoch, finest_finetune
 from training.methods.rlarm import rlarm_finetune
 from training.models import build_model

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_io import write_results
 
-from training.data.formats import read_log
+from steadyrec.core.formats import read_log
 from training.data.splits import leave_one_out
 from training.evaluation.ranking import evaluate
 from training.models import build_model

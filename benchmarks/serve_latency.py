@@ -42,8 +42,8 @@ end
 
 
 def train_artifact(target: Path) -> None:
+    from steadyrec.core.formats import read_log
     from training.artifact import data_info, popular_items, write_artifact
-    from training.data.formats import read_log
     from training.data.splits import leave_one_out
     from training.models import build_model
     from training.onnx_export import export_onnx
@@ -138,7 +138,7 @@ def main() -> None:
         artifact = work / "artifact"
         print("training a 1-epoch SASRec on ml-1m (max length 200) for the artifact ...", flush=True)
         train_artifact(artifact)
-    from training.registry import RegistryStore
+    from steadyrec.core.registry import RegistryStore
 
     store = RegistryStore(work / "models")
     store.register(artifact, "bench")

@@ -18,11 +18,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.canary import CanaryPolicy, gate  # noqa: E402
-from service.inference import LoadedModel, load_version  # noqa: E402
+from steadyrec.core.canary import CanaryPolicy, gate  # noqa: E402
+from steadyrec.core.formats import read_interactions  # noqa: E402
+from steadyrec.core.interactions import InteractionLog, build_log  # noqa: E402
+from steadyrec.core.onnx_model import LoadedModel, load_version  # noqa: E402
 from training.artifact import data_info, popular_items, write_artifact  # noqa: E402
-from training.data.formats import read_interactions  # noqa: E402
-from training.data.log import InteractionLog, build_log  # noqa: E402
 from training.data.splits import temporal_split  # noqa: E402
 from training.models import SequentialModel, build_model  # noqa: E402
 from training.onnx_export import export_onnx  # noqa: E402

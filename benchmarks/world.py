@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.settings import Settings
+from steadyrec.core.interactions import build_log
+from steadyrec.core.registry import RegistryStore
 from tests.builders import tiny_artifact
 from tests.worker.harness import TOKEN
-from training.data.log import build_log
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
-from training.registry import RegistryStore
 
 ADMIN = "admin-token-benchmarks-0123"
 

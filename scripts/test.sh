@@ -18,5 +18,7 @@ echo "[test] ruff"
 .venv/bin/ruff format --check --quiet .
 echo "[test] mypy"
 .venv/bin/mypy
+echo "[test] import contracts (core <- training <- worker; core <- service)"
+.venv/bin/lint-imports --no-cache
 echo "[test] pytest"
 .venv/bin/python -m pytest "$@"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.errors import NotReady
-from service.inference import LoadedModel
 from service.metrics import Metrics
+from steadyrec.core.onnx_model import LoadedModel
 
 __all__ = ["MicroBatcher"]
 

@@ -19,8 +19,8 @@ from service.metrics import Metrics
 from service.mirror import ShadowMirror
 from service.registry import ModelRegistry
 from service.settings import Settings, get_settings
-from training.data.event_log import EventLog
-from worker.jobstore import JobStore
+from steadyrec.core.event_log import EventLog
+from steadyrec.core.jobs import JobStore
 
 __all__ = ["AppState", "Authorized", "SettingsDep", "StateDep", "require_token"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from training.data.event_log import Event
-from training.data.formats import read_interactions
-from training.data.replay import histories_by_recency, most_recent
+from steadyrec.core.event_log import Event
+from steadyrec.core.formats import read_interactions
+from steadyrec.core.replay import histories_by_recency, most_recent
 
 __all__ = ["EventStore"]
 

@@ -18,12 +18,12 @@ from service.errors import Conflict, InvalidRequest, NotFound
 from service.schemas import FinetuneJobRequest
 from service.settings import Settings
 from service.shadow import policy_from
-from training.data.sources import dataset_path, resolve_recorded_source
-from training.manifest import ArtifactError, read_manifest
-from training.methods.configs import make_method_config
-from training.registry import ALIASES, RegistryStore, validate_version
-from worker.celery_app import FINETUNE_TASK
-from worker.jobstore import FINAL_STATES, JobRecord, JobStore
+from steadyrec.core.job_queue import send_finetune
+from steadyrec.core.jobs import FINAL_STATES, JobRecord, JobStore
+from steadyrec.core.manifest import ArtifactError, read_manifest
+from steadyrec.core.methods import make_method_config
+from steadyrec.core.registry import ALIASES, RegistryStore, validate_version
+from steadyrec.core.sources import dataset_path, resolve_recorded_source
 
 __all__ = ["cancel_job", "get_job", "submit_job"]
 
@@ -89,14 +89,7 @@ async def submit_job(body: FinetuneJobRequest, settings: Settings, jobs: JobStor
         progress={"epoch": 0, "epochs": config.epochs},
     )
     await asyncio.to_thread(jobs.create, record)
-    await asyncio.to_thread(
-        celery.send_task,
-        FINETUNE_TASK,
-        args=[record.id],
-        task_id=record.id,
-        soft_time_limit=time_limit,
-        time_limit=time_limit + settings.job_time_limit_grace_s,
-    )
+    await asyncio.to_thread(send_finetune, celery, record.id, time_limit, settings.job_time_limit_grace_s)
     return record
 
 

@@ -17,7 +17,6 @@ from service.dependencies import AppState
 from service.errors import install_handlers
 from service.event_store import EventStore
 from service.fast_path import RecommendFastPath
-from service.inference import SessionConfig
 from service.metrics import Metrics
 from service.middleware import LimitsAndMetrics
 from service.mirror import PairLog, ShadowMirror
@@ -25,9 +24,10 @@ from service.registry import ModelRegistry
 from service.routers import events, health, jobs, models, recommend, shadow
 from service.schemas import ERROR_RESPONSES
 from service.settings import Settings, get_settings
-from training.data.event_log import EventLog
-from worker.celery_app import ensure_state_dir, make_celery
-from worker.jobstore import open_job_store
+from steadyrec.core.event_log import EventLog
+from steadyrec.core.job_queue import ensure_state_dir, make_celery
+from steadyrec.core.jobs import open_job_store
+from steadyrec.core.onnx_model import SessionConfig
 
 __all__ = ["create_app"]
 
@@ -80,9 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.add(list(event_log.read()))  # everything acknowledged before a restart
         batcher = MicroBatcher(metrics, settings.max_batch_size, settings.max_wait_ms)
         batcher.start()
-        job_settings = settings.job_settings()
-        ensure_state_dir(job_settings)
-        job_store, celery = open_job_store(job_settings), make_celery(job_settings)
+        ensure_state_dir(settings)
+        job_store, celery = open_job_store(settings), make_celery(settings)
         pairs = PairLog(settings.redis_url, settings.state_dir / "shadow_pairs.jsonl")
         mirror = ShadowMirror(registry, metrics, pairs, settings.shadow_sample_rate, settings.shadow_queue_size)
         mirror.start()

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from service.canary import compare
 from service.metrics import Metrics
 from service.registry import ModelRegistry
+from steadyrec.core.canary import compare
 
 __all__ = ["PairLog", "ShadowMirror"]
 

@@ -13,9 +13,9 @@ import numpy as np
 from service.batcher import MicroBatcher
 from service.errors import InvalidRequest, NotFound
 from service.event_store import EventStore
-from service.inference import LoadedModel, top_k
 from service.schemas import RecommendRequest, RecommendResponse, ScoredItem
 from service.settings import Settings
+from steadyrec.core.onnx_model import LoadedModel, top_k
 
 __all__ = ["recommend"]
 

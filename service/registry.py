@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 
 from service.errors import Conflict, InvalidRequest, NotFound, NotReady
-from service.inference import LoadedModel, SessionConfig, load_version
-from training.manifest import ArtifactError
-from training.registry import ALIASES, RegistryStore, validate_version
+from steadyrec.core.manifest import ArtifactError
+from steadyrec.core.onnx_model import LoadedModel, SessionConfig, load_version
+from steadyrec.core.registry import ALIASES, RegistryStore, validate_version
 
 __all__ = ["ModelRegistry"]
 

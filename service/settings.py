@@ -1,4 +1,5 @@
-"""Service settings, read once from the environment (prefix ``STEADYREC_``) or a ``.env`` file."""
+"""Service settings, read once from the environment (prefix ``STEADYREC_``) or a ``.env`` file; the shared
+ones (registry, events, jobs) come from ``steadyrec.core.settings``."""
 
 from __future__ import annotations
 
@@ -6,38 +7,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from worker.settings import JobSettings
+from steadyrec.core.settings import SharedSettings
 
 _BOOLEAN = {"true": "always", "1": "always", "yes": "always", "false": "off", "0": "off", "no": "off"}
 
 __all__ = ["Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STEADYREC_",
-        env_file=".env",
-        extra="ignore",
-        env_ignore_empty=True,  # VAR="" means unset
-    )
+class Settings(SharedSettings):
+    """The service's settings: the shared ones (registry, events, jobs) and its own."""
 
-    models_dir: Path = Path("var/models")  # registry root: versions/<version>/ and aliases.json
     token: SecretStr | None = None  # bearer token for every non-read endpoint
     admin_token: SecretStr | None = None  # forced promotions (no passed canary); unset: never allowed
     demo_mode: bool = False  # allows running without a token (management endpoints then open, with a warning)
     seed_log: Path | None = None  # interaction file that seeds the event store (the training log)
     seed_log_format: str | None = None  # its format (pairs | sequences | tsv | recbole), detected when unset
-    events_path: Path = Path("var/events/events.jsonl")  # durable log of POST /events (fresh logs for jobs)
-    redis_url: str | None = Field(  # job broker and store; unset: embedded SQLite files under state_dir
-        None, validation_alias=AliasChoices("REDIS_URL", "STEADYREC_REDIS_URL")
-    )
-    state_dir: Path = Path("var/state")  # embedded broker, results and job store
-    data_dir: Path = Path("var/data")  # dataset paths in job requests must lie under it
-    job_time_limit_s: float = Field(6 * 3600.0, gt=0)  # the longest a fine-tune job may run (the worker's too)
-    job_time_limit_grace_s: float = Field(60.0, gt=0)  # after the soft limit, the hard limit ends the process
     max_k: int = Field(100, ge=1)  # largest k a client may ask for
     max_history: int = Field(10_000, ge=1)  # longest explicit history accepted (only the last max_len are used)
     max_list: int = Field(10_000, ge=1)  # longest candidates / exclude list accepted
@@ -64,7 +50,7 @@ class Settings(BaseSettings):
             return _BOOLEAN[value.strip().lower()]
         return value
 
-    @field_validator("token", "admin_token", "seed_log", "seed_log_format", "redis_url", mode="before")
+    @field_validator("token", "admin_token", "seed_log", "seed_log_format", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """An empty or blank value means unset, however it arrives (env, .env file, keyword)."""
@@ -83,18 +69,6 @@ class Settings(BaseSettings):
         if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
             raise ValueError("STEADYREC_ADMIN_TOKEN must be at least 16 characters (or unset: no forced promotion)")
         return self
-
-    def job_settings(self) -> JobSettings:
-        """What the worker side needs, from the same values."""
-        return JobSettings(
-            redis_url=self.redis_url,
-            state_dir=self.state_dir,
-            models_dir=self.models_dir,
-            events_path=self.events_path,
-            data_dir=self.data_dir,
-            job_time_limit_s=self.job_time_limit_s,
-            job_time_limit_grace_s=self.job_time_limit_grace_s,
-        )
 
 
 @lru_cache

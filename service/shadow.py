@@ -1,5 +1,5 @@
 """Shadow comparison and the canary run: which histories to compare, and running the comparison off
-the event loop. The gate's arithmetic is in service.canary."""
+the event loop. The gate's arithmetic is in steadyrec.core.canary."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.canary import CanaryPolicy, canary_verdict, compare, summarise
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.event_store import EventStore
-from service.inference import LoadedModel, load_version
 from service.registry import ModelRegistry
 from service.schemas import ShadowRequest
-from training.manifest import ArtifactError
+from steadyrec.core.canary import CanaryPolicy, canary_verdict, compare, summarise
+from steadyrec.core.manifest import ArtifactError
+from steadyrec.core.onnx_model import LoadedModel, load_version
 
 __all__ = ["policy_from", "run_canary", "shadow_compare"]
 

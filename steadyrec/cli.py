@@ -184,7 +184,7 @@ def finetune(
 @app.command()
 def methods() -> None:
     """Every fine-tuning method's parameters: default and allowed range (Markdown; docs/method-parameters.md)."""
-    from training.methods.configs import parameter_table
+    from steadyrec.core.methods import parameter_table
 
     typer.echo(parameter_table(), nl=False)
 
@@ -200,8 +200,8 @@ def stability(
     p: Annotated[float, typer.Option(help="RBO persistence")] = 0.9,
 ) -> None:
     """Rank-list stability (FINEST Eq. 2) of B against A: rbo, ao_full, jaccard@10, and B's accuracy."""
+    from steadyrec.core.interactions import reindex
     from training.artifact import load_model
-    from training.data.log import reindex
     from training.datasets import load_data, make_split
     from training.evaluation.stability import compare_models
 
@@ -238,11 +238,11 @@ def canary(
     report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
 ) -> None:
     """The service's stability canary, offline: exit 0 when the candidate passes, 1 when it fails."""
-    from service.canary import CanaryPolicy, canary_verdict
-    from service.inference import load_version
     from service.report import render_report
-    from training.data.formats import read_interactions
-    from training.data.replay import histories_by_recency, most_recent
+    from steadyrec.core.canary import CanaryPolicy, canary_verdict
+    from steadyrec.core.formats import read_interactions
+    from steadyrec.core.onnx_model import load_version
+    from steadyrec.core.replay import histories_by_recency, most_recent
 
     with _user_errors():
         values = json.loads(policy.read_text()) if policy else {}
@@ -280,7 +280,7 @@ def register(
     alias: Annotated[str | None, typer.Option(help="also point this alias (live | candidate) at it")] = None,
 ) -> None:
     """Copy a verified artifact into the model registry (and optionally set an alias)."""
-    from training.registry import RegistryStore
+    from steadyrec.core.registry import RegistryStore
 
     store = RegistryStore(models_dir)
     with _user_errors():
@@ -315,11 +315,11 @@ def worker(
     """Run the fine-tune worker (Celery): Redis when REDIS_URL is set, else the embedded SQLite broker."""
     import os
 
+    from steadyrec.core.job_queue import ensure_state_dir
+    from steadyrec.core.settings import get_shared_settings
     from worker.celery_app import app as celery_app
-    from worker.celery_app import ensure_state_dir
-    from worker.settings import get_job_settings
 
-    ensure_state_dir(get_job_settings())
+    ensure_state_dir(get_shared_settings())
     argv = [
         "worker",
         "--pool=prefork",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from steadyrec.core.interactions import InteractionLog
 from training.artifact import data_info, popular_items, write_artifact
-from training.data.log import InteractionLog
 from training.models import SequentialModel, build_model
 from training.onnx_export import export_onnx
 from training.trainer import TrainConfig, seed_everything, train

@@ -1,4 +1,4 @@
-"""Writing and loading model artifacts (torch side); the manifest schema lives in training.manifest.
+"""Writing and loading model artifacts (torch side); the manifest schema lives in steadyrec.core.manifest.
 
 Artifacts are written atomically: everything goes to a hidden temporary directory beside the target,
 which is renamed into place only when complete, so a reader never sees a half-written model.
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from safetensors.torch import load_file, save_file
 
-from training.data.log import InteractionLog
-from training.manifest import (
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.manifest import (
     ArtifactError,
     DataInfo,
     Manifest,

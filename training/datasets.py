@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from training.data.formats import LogFormat, read_interactions
-from training.data.log import InteractionLog, RawInteraction, build_log
+from steadyrec.core.formats import LogFormat, read_interactions
+from steadyrec.core.interactions import InteractionLog, RawInteraction, build_log
+from steadyrec.core.sources import SYNTHETIC
 from training.data.splits import Split, leave_one_out, temporal_split
 from training.data.synthetic import SyntheticConfig, synthetic_interactions
 
 __all__ = ["SYNTHETIC", "LoadedData", "SplitKind", "load_data", "make_split", "raw_interactions"]
 
-SYNTHETIC = "synthetic"
 SplitKind = Literal["leave-one-out", "temporal"]
 
 

@@ -1,6 +1,6 @@
 """Fine-tuning a trained artifact with a hardening method: the one entry point the CLI and the worker use.
 
-The methods and their parameters are in :mod:`training.methods.configs`. The data is the base model's
+The methods and their parameters are in :mod:`steadyrec.core.methods`. The data is the base model's
 training source (or another dataset) plus optional fresh interactions appended after it, expressed in
 the base model's item index (interactions with items it does not know are left out and counted).
 """
@@ -15,15 +15,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from steadyrec.core.interactions import InteractionLog, RawInteraction, reindex
+from steadyrec.core.manifest import Manifest
+from steadyrec.core.methods import METHODS, CascadeConfig, RlarmConfig, SaoConfig, make_method_config
 from training.artifact import data_info, load_model, popular_items, write_artifact
-from training.data.log import InteractionLog, RawInteraction, reindex
 from training.data.splits import Split
 from training.datasets import load_data, make_split
 from training.evaluation.ranking import evaluate
-from training.manifest import Manifest
 from training.methods.adversarial import AdversarialEpoch
 from training.methods.cascade_at import cascade_finetune
-from training.methods.configs import METHODS, CascadeConfig, RlarmConfig, SaoConfig, make_method_config
 from training.methods.finest import FinestEpoch, finest_finetune
 from training.methods.rlarm import rlarm_finetune
 from training.methods.sao import sao_finetune

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 
 __all__ = [
     "PerturbationConfig",

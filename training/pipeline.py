@@ -9,12 +9,12 @@ from typing import Any
 
 from rich.console import Console
 
+from steadyrec.core.formats import LogFormat
+from steadyrec.core.interactions import reindex
+from steadyrec.core.manifest import Manifest, read_manifest
 from training.artifact import data_info, load_model, popular_items, write_artifact
-from training.data.formats import LogFormat
-from training.data.log import reindex
 from training.datasets import SplitKind, load_data, make_split
 from training.evaluation.ranking import evaluate
-from training.manifest import Manifest, read_manifest
 from training.models import build_model, make_config
 from training.onnx_export import export_onnx
 from training.progress import progress_bar

@@ -39,10 +39,10 @@ from typing import Any, Literal
 
 import torch
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.methods import PAPER_EPOCHS
 from training.data.splits import Split
 from training.evaluation.stability import StabilityResult, compare_models
-from training.methods.configs import PAPER_EPOCHS
 from training.methods.finest import FinestConfig, finest_finetune
 from training.models import SequentialModel, build_model
 from training.perturbation import PerturbationConfig, perturb

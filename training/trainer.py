@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from steadyrec.core.interactions import InteractionLog
 from training.data.batches import Batch, TrainingWindows
-from training.data.log import InteractionLog
 from training.data.splits import EvalSet
 from training.device import training_device
 from training.evaluation.ranking import evaluate

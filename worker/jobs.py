@@ -24,19 +24,19 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from service.canary import CanaryPolicy, canary_verdict
-from service.inference import load_version
-from training.data.event_log import EventLog
-from training.data.log import RawInteraction
-from training.data.replay import histories_by_recency, most_recent
-from training.data.sources import dataset_path, resolve_recorded_source
+from steadyrec.core.canary import CanaryPolicy, canary_verdict
+from steadyrec.core.event_log import EventLog
+from steadyrec.core.interactions import RawInteraction
+from steadyrec.core.jobs import FINAL_STATES, JobRecord, JobStore
+from steadyrec.core.methods import make_method_config
+from steadyrec.core.onnx_model import load_version
+from steadyrec.core.registry import RegistryStore
+from steadyrec.core.replay import histories_by_recency, most_recent
+from steadyrec.core.settings import SharedSettings
+from steadyrec.core.sources import dataset_path, resolve_recorded_source
 from training.datasets import raw_interactions
 from training.finetune import FinetuneRequest, run_finetune
-from training.methods.configs import make_method_config
 from training.methods.finest import FinestEpoch
-from training.registry import RegistryStore
-from worker.jobstore import FINAL_STATES, JobRecord, JobStore
-from worker.settings import JobSettings
 
 __all__ = ["JobCancelled", "candidate_version", "fresh_events", "run_job", "staging_dir"]
 
@@ -53,12 +53,12 @@ def candidate_version(job_id: str) -> str:
     return f"cand-{job_id}"
 
 
-def staging_dir(settings: JobSettings, version: str) -> Path:
+def staging_dir(settings: SharedSettings, version: str) -> Path:
     """Where a job builds its candidate: beside the registry's versions, on the same file system."""
     return Path(settings.models_dir) / STAGING / version
 
 
-def fresh_events(settings: JobSettings, data: dict[str, Any]) -> list[RawInteraction]:
+def fresh_events(settings: SharedSettings, data: dict[str, Any]) -> list[RawInteraction]:
     """Events of the service's durable log within the job's time window (all of them by default)."""
     if not data.get("include_events", True):
         return []
@@ -66,14 +66,14 @@ def fresh_events(settings: JobSettings, data: dict[str, Any]) -> list[RawInterac
     return [(e.user, e.item, e.timestamp) for e in events]
 
 
-def _data_source(settings: JobSettings, data: dict[str, Any], registry: RegistryStore, base: str) -> str:
+def _data_source(settings: SharedSettings, data: dict[str, Any], registry: RegistryStore, base: str) -> str:
     """The file the job trains on: its dataset under the data dir, or the base's own training data."""
     if data.get("source", "base") == "dataset":
         return str(dataset_path(settings.data_dir, data["path"]))
     return resolve_recorded_source(registry.manifest(base).data.source, settings.data_dir)
 
 
-def run_job(job_id: str, settings: JobSettings, store: JobStore) -> dict[str, Any] | None:
+def run_job(job_id: str, settings: SharedSettings, store: JobStore) -> dict[str, Any] | None:
     """Run (or resume, or skip) job ``job_id``; returns its result, or None when it did not succeed."""
     record = store.get(job_id)
     if record is None:
@@ -147,7 +147,7 @@ def run_job(job_id: str, settings: JobSettings, store: JobStore) -> dict[str, An
 def _fine_tune(
     job_id: str,
     record: JobRecord,
-    settings: JobSettings,
+    settings: SharedSettings,
     store: JobStore,
     registry: RegistryStore,
     out: Path,
@@ -194,7 +194,7 @@ def _fine_tune(
     return result, stages
 
 
-def _canary(record: JobRecord, settings: JobSettings, registry: RegistryStore, version: str) -> dict[str, Any]:
+def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore, version: str) -> dict[str, Any]:
     """The gate against the model live now, on the most recent users of the job's data and fresh events;
     the verdict is stored with the version (unless the policy says dry_run) and summarised."""
     policy = CanaryPolicy.model_validate(record.canary_policy)

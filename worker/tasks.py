@@ -8,10 +8,11 @@ from typing import Any
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
 
-from worker.celery_app import FINETUNE_TASK, app, ensure_state_dir
+from steadyrec.core.job_queue import FINETUNE_TASK, ensure_state_dir
+from steadyrec.core.jobs import FINAL_STATES, open_job_store
+from steadyrec.core.settings import get_shared_settings
+from worker.celery_app import app
 from worker.jobs import run_job
-from worker.jobstore import FINAL_STATES, open_job_store
-from worker.settings import get_job_settings
 
 __all__ = ["finetune"]
 
@@ -20,7 +21,7 @@ class JobTask(Task):
     """Records a failure the job itself could not record (Celery's hard time limit killed its process)."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        store = open_job_store(get_job_settings())
+        store = open_job_store(get_shared_settings())
         state = store.state(task_id)
         if state is None or state in FINAL_STATES:
             return
@@ -35,6 +36,6 @@ class JobTask(Task):
 @app.task(name=FINETUNE_TASK, base=JobTask, acks_late=True, reject_on_worker_lost=True)
 def finetune(job_id: str) -> dict[str, Any] | None:
     """Fine-tune job ``job_id`` (its spec is in the job store); returns the candidate version and metrics."""
-    settings = get_job_settings()
+    settings = get_shared_settings()
     ensure_state_dir(settings)
     return run_job(job_id, settings, open_job_store(settings))

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from service.dependencies import Authorized, StateDep
 from service.schemas import EventsRequest, EventsResponse
-from training.data.event_log import Event
+from steadyrec.core.event_log import Event
 
 router = APIRouter(tags=["events"])
 

@@ -12,8 +12,8 @@ from service.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from service.report import render_report
 from service.schemas import AliasRequest, CanaryRequest, ModelInfo, ModelsResponse, PromoteRequest
 from service.shadow import policy_from, run_canary
-from training.manifest import ArtifactError
-from training.registry import validate_version
+from steadyrec.core.manifest import ArtifactError
+from steadyrec.core.registry import validate_version
 
 router = APIRouter(prefix="/models", tags=["models"])
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ import pytest
 
 from service.main import create_app
 from service.settings import Settings
+from steadyrec.core.interactions import build_log
+from steadyrec.core.registry import RegistryStore
 from tests.builders import tiny_artifact
-from training.data.log import build_log
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
-from training.registry import RegistryStore
 
 TOKEN = "test-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-0123456789abcdef"

@@ -131,7 +131,7 @@ async def test_a_model_answering_the_wrong_number_of_rows_fails_its_requests_ins
 
 
 def test_top_k_ranks_nan_scores_last_and_never_returns_masked_items() -> None:
-    from service.inference import top_k
+    from steadyrec.core.onnx_model import top_k
 
     scores = np.array([0.5, np.nan, 0.9, 0.1, np.nan, -np.inf, 0.3], dtype=np.float32)
     assert top_k(scores, 2).tolist() == [2, 0]

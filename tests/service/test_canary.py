@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from service.settings import Settings
+from steadyrec.core.manifest import file_sha256
+from steadyrec.core.registry import RegistryStore
 from tests.service.conftest import ADMIN_TOKEN, TOKEN, auth
-from training.manifest import file_sha256
-from training.registry import RegistryStore
 
 pytestmark = pytest.mark.anyio
 
@@ -178,7 +178,7 @@ async def test_an_empty_admin_token_setting_disables_forced_promotion(settings, 
 def _gate(policy_fields: dict, rbo: list[float], ndcg_live: list[float], ndcg_cand: list[float], floor=None):
     import numpy as np
 
-    from service.canary import CanaryPolicy, Comparison, evaluate_gate
+    from steadyrec.core.canary import CanaryPolicy, Comparison, evaluate_gate
 
     n = len(rbo)
     comparison = Comparison(np.array(rbo), np.ones(n), np.full(n, 5))

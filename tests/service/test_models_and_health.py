@@ -11,8 +11,8 @@ import pytest
 
 from service.main import create_app
 from service.settings import Settings
+from steadyrec.core.settings import SharedSettings
 from tests.service.conftest import auth
-from worker.settings import JobSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -131,13 +131,13 @@ def test_empty_environment_variables_mean_unset(tmp_path, monkeypatch) -> None:
     assert settings.seed_log is None and settings.seed_log_format is None
     assert settings.admin_token is None and settings.redis_url is None
     assert settings.models_dir == Path("var/models")
-    assert JobSettings().models_dir == Path("var/models") and JobSettings().redis_url is None
+    assert SharedSettings().models_dir == Path("var/models") and SharedSettings().redis_url is None
 
 
 async def test_alias_changes_write_aliases_json_off_the_event_loop(client, monkeypatch) -> None:
     import threading
 
-    from training.registry import RegistryStore
+    from steadyrec.core.registry import RegistryStore
 
     threads: list[threading.Thread] = []
     original = RegistryStore.set_alias

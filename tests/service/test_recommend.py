@@ -8,7 +8,7 @@ pytestmark = pytest.mark.anyio
 
 
 def user_history(settings, user: str) -> list[str]:
-    from training.data.formats import read_interactions
+    from steadyrec.core.formats import read_interactions
 
     rows = sorted((r for r in read_interactions(settings.seed_log) if r[0] == user), key=lambda r: r[2])
     return [item for _, item, _ in rows]
@@ -28,7 +28,7 @@ async def test_user_id_gets_k_ranked_unseen_items(client, settings) -> None:
 async def test_exclude_seen_false_matches_raw_model_ranking(client) -> None:
     import numpy as np
 
-    from service.inference import load_version
+    from steadyrec.core.onnx_model import load_version
 
     history = ["i1", "i2", "i3"]
     response = await client.post("/recommend", json={"items": history, "k": 40, "exclude_seen": False})
@@ -154,13 +154,13 @@ async def test_fast_path_requests_are_counted_under_their_route(client) -> None:
 async def test_an_ease_artifact_is_served_by_recommend_unchanged(settings, tmp_path) -> None:
     import numpy as np
 
+    from steadyrec.core.formats import read_log
+    from steadyrec.core.registry import RegistryStore
     from tests.service.conftest import serving
     from training.artifact import data_info, popular_items, write_artifact
-    from training.data.formats import read_log
     from training.data.matrix import user_item_matrix
     from training.models.ease import EASE, EASEConfig, fit_ease
     from training.onnx_export import export_onnx
-    from training.registry import RegistryStore
 
     log = read_log(settings.seed_log)
     w = fit_ease(user_item_matrix(log.sequences, log.n_items), 1e-3)  # (N, N), zero diagonal

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from steadyrec.core.methods import CASCADE_VARIANTS, CascadeConfig, make_method_config
 from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
@@ -20,7 +21,6 @@ from training.methods.cascade_at import (
     states_and_perturbed,
 )
 from training.methods.cascade_effects import cascade_effects, raw_cascade_effects
-from training.methods.configs import CASCADE_VARIANTS, CascadeConfig, make_method_config
 from training.models import build_model
 from training.models.base import causal_pairs, weighted_mean
 from training.trainer import TrainConfig, seed_everything, train

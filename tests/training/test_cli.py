@@ -113,7 +113,7 @@ def test_methods_prints_the_documented_parameter_table() -> None:
 def test_every_numeric_method_parameter_has_a_bounded_range() -> None:
     from pydantic import TypeAdapter
 
-    from training.methods.configs import CONFIGS, FinestConfig
+    from steadyrec.core.methods import CONFIGS, FinestConfig
 
     for cls in {*CONFIGS.values(), FinestConfig}:
         for name, schema in TypeAdapter(cls).json_schema()["properties"].items():
@@ -134,7 +134,7 @@ def test_every_numeric_method_parameter_has_a_bounded_range() -> None:
     ],
 )
 def test_out_of_range_method_parameters_are_refused_naming_the_parameter(method, params, named) -> None:
-    from training.methods.configs import make_method_config
+    from steadyrec.core.methods import make_method_config
 
     with pytest.raises(ValueError, match=rf"invalid {method} parameters: {named}:"):
         make_method_config(method, params)

@@ -7,8 +7,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from steadyrec.core.interactions import InteractionLog
 from training.artifact import data_info, load_model, popular_items, write_artifact
-from training.data.log import InteractionLog
 from training.data.matrix import user_item_matrix
 from training.models import build_model
 from training.models.ease import EASE, EASEConfig, ease_lambda, fit_ease, ipw_weights

@@ -6,10 +6,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from steadyrec.core.manifest import ArtifactError, verify_artifact
 from tests.builders import tiny_artifact
 from training.artifact import atomic_directory, load_model
 from training.data.synthetic import SyntheticConfig, synthetic_log
-from training.manifest import ArtifactError, verify_artifact
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.data.formats import DataFormatError, LogFormat, detect_format, read_log
+from steadyrec.core.formats import DataFormatError, LogFormat, detect_format, read_log
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

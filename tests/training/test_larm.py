@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 from training.data.strong_generalisation import strong_generalisation
 from training.methods.adversary import adversary_step, build_adversary, normalised_weights
 from training.methods.larm import ItemItem, LarmConfig, fit_larm, learner_loss, rank_loss, user_weights

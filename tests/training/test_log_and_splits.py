@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.data.log import build_log, reindex
+from steadyrec.core.interactions import build_log, reindex
 from training.data.splits import leave_one_out, temporal_split
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from steadyrec.core.methods import ADVERSARIAL_METHODS, METHODS
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 from training.finetune import FinetuneRequest, run_finetune
-from training.methods.configs import ADVERSARIAL_METHODS, METHODS
 from training.pipeline import TrainRequest, run_training
 
 

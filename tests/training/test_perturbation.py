@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 from training.perturbation import (
     Operation,
     PerturbationConfig,

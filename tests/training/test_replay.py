@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.data.replay import histories_by_recency, most_recent
+from steadyrec.core.replay import histories_by_recency, most_recent
 
 
 def test_timed_rows_are_replayed_in_time_order_with_the_latest_user_first() -> None:

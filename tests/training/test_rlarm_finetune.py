@@ -10,10 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 from steadyrec.cli import app
+from steadyrec.core.methods import FinestConfig, RlarmConfig, make_method_config
 from training.artifact import data_info, popular_items, write_artifact
 from training.data.batches import Batch
 from training.data.synthetic import SyntheticConfig, synthetic_log
-from training.methods.configs import FinestConfig, RlarmConfig, make_method_config
 from training.methods.rlarm import AdversarialWeights, next_item_rank_loss, rlarm_finetune
 from training.models import build_model
 

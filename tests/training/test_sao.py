@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from steadyrec.core.methods import SaoConfig, make_method_config
 from tests.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
-from training.methods.configs import SaoConfig, make_method_config
 from training.methods.sao import SaoLoss, sao_finetune
 
 TINY = {"hidden": 16, "blocks": 1, "max_len": 12, "dropout": 0.1}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.evaluation.similarity import (
+from steadyrec.core.similarity import (
     average_overlap,
     jaccard,
     overlap_curve,

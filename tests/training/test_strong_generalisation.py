@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 from training.data.strong_generalisation import strong_generalisation, strong_generalisation_folds
 from training.evaluation.heldout import evaluate_heldout, ndcg_at_k, recall_at_k
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from steadyrec.core.registry import RegistryStore
 from tests.worker.harness import running_redis
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 from training.pipeline import TrainRequest, run_training
-from training.registry import RegistryStore
 
 
 @pytest.fixture(scope="session")

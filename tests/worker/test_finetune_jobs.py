@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from steadyrec.core.registry import RegistryStore
 from tests.worker.harness import app_client, auth, settings_for, start_worker, stop_worker
-from training.registry import RegistryStore
 
 pytestmark = pytest.mark.anyio
 

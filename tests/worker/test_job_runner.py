@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 
 import training.finetune
-from training.registry import RegistryStore
+from steadyrec.core.jobs import JobRecord, SQLiteJobStore
+from steadyrec.core.registry import RegistryStore
+from steadyrec.core.settings import SharedSettings
 from worker.jobs import run_job, staging_dir
-from worker.jobstore import JobRecord, SQLiteJobStore
-from worker.settings import JobSettings
 
 FAST = {"epochs": 1, "top_k": 5, "batch_size": 32}
 
 
-def _settings(world: Path) -> JobSettings:
-    return JobSettings(
+def _settings(world: Path) -> SharedSettings:
+    return SharedSettings(
         models_dir=world / "models",
         events_path=world / "events.jsonl",
         state_dir=world / "state",
@@ -25,7 +25,7 @@ def _settings(world: Path) -> JobSettings:
     )
 
 
-def _job(world: Path, **fields) -> tuple[JobSettings, SQLiteJobStore, JobRecord]:
+def _job(world: Path, **fields) -> tuple[SharedSettings, SQLiteJobStore, JobRecord]:
     settings = _settings(world)
     store = SQLiteJobStore(world / "state" / "jobs.sqlite")
     record = JobRecord(id=f"job{time.monotonic_ns()}", method="finest", base_version="v1", **fields)
@@ -106,7 +106,7 @@ def test_a_job_killed_at_the_hard_time_limit_is_recorded_as_failed(world, monkey
 
     settings, store, record = _job(world, params=FAST)
     assert store.transition(record.id, "running", {"queued"})
-    monkeypatch.setattr(worker.tasks, "get_job_settings", lambda: settings)
+    monkeypatch.setattr(worker.tasks, "get_shared_settings", lambda: settings)
     # what Celery's main process calls after killing the pool process at the hard limit
     worker.tasks.finetune.on_failure(TimeLimitExceeded(63.0), record.id, (record.id,), {}, None)
     final = store.get(record.id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 
 __all__ = ["Batch", "TrainingWindows"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 
 __all__ = ["EvalSet", "Split", "leave_one_out", "temporal_split"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from training.data.log import InteractionLog
+from steadyrec.core.interactions import InteractionLog
 from training.data.matrix import user_item_matrix
 
 __all__ = ["HeldOut", "StrongSplit", "strong_generalisation", "strong_generalisation_folds"]

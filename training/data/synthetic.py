@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.log import InteractionLog, RawInteraction, build_log
+from steadyrec.core.interactions import InteractionLog, RawInteraction, build_log
 
 __all__ = ["SyntheticConfig", "synthetic_interactions", "synthetic_log", "write_tsv"]
 

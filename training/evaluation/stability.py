@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from steadyrec.core.similarity import jaccard, rbo_depth, rbo_ext
 from training.data.splits import EvalSet
 from training.evaluation.ranking import metrics_from_ranks, ranks_from_scores
-from training.evaluation.similarity import jaccard, rbo_depth, rbo_ext
 from training.models.base import SequentialModel
 
 __all__ = ["StabilityResult", "compare_models", "full_average_overlap"]

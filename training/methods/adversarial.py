@@ -20,10 +20,10 @@ from typing import TypedDict
 import torch
 import torch.nn.functional as F
 
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.methods import CascadeConfig, SaoConfig
 from training.data.batches import Batch
-from training.data.log import InteractionLog
 from training.data.splits import EvalSet
-from training.methods.configs import CascadeConfig, SaoConfig
 from training.models.base import CausalModel, SequentialModel
 from training.trainer import EpochReport, TrainConfig, TrainResult, train
 

@@ -52,8 +52,9 @@ from typing import Literal, Unpack
 import numpy as np
 import torch
 
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.methods import CascadeConfig
 from training.data.batches import Batch, TrainingWindows
-from training.data.log import InteractionLog
 from training.methods.adversarial import (
     AdversarialEpoch,
     AdversarialLoss,
@@ -64,7 +65,6 @@ from training.methods.adversarial import (
     sample_negatives,
 )
 from training.methods.cascade_effects import cascade_effects
-from training.methods.configs import CascadeConfig
 from training.models.base import (
     CausalModel,
     SequentialModel,

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.methods import FinestConfig
 from training.data.batches import Batch
-from training.data.log import InteractionLog
 from training.device import training_device
-from training.methods.configs import FinestConfig
 from training.models.base import (
     CausalModel,
     SequentialModel,

@@ -18,12 +18,12 @@ from collections.abc import Callable
 
 import torch
 
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.methods import RlarmConfig
 from training.data.batches import Batch
-from training.data.log import InteractionLog
 from training.device import pick_device
 from training.evaluation.heldout import ndcg_at_k
 from training.methods.adversary import adversary_step, build_adversary, normalised_weights
-from training.methods.configs import RlarmConfig
 from training.methods.finest import FinestEpoch, FinestResult, ReferenceLists, finest_finetune
 from training.models.base import SequentialModel
 from training.models.ease import multi_hot

@@ -20,8 +20,9 @@ from typing import Unpack
 
 import torch
 
+from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.methods import SaoConfig
 from training.data.batches import Batch
-from training.data.log import InteractionLog
 from training.methods.adversarial import (
     AdversarialEpoch,
     AdversarialLoss,
@@ -31,7 +32,6 @@ from training.methods.adversarial import (
     pair_bce,
     sample_negatives,
 )
-from training.methods.configs import SaoConfig
 from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss, weighted_mean
 from training.trainer import TrainResult
 

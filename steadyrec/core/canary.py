@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.inference import LoadedModel, top_k
-from training.evaluation.similarity import jaccard, rbo_ext
-from training.manifest import utc_now
+from steadyrec.core.manifest import utc_now
+from steadyrec.core.onnx_model import LoadedModel, top_k
+from steadyrec.core.similarity import jaccard, rbo_ext
 
 __all__ = [
     "CanaryPolicy",

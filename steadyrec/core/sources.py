@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.datasets import SYNTHETIC
+__all__ = ["SYNTHETIC", "dataset_path", "resolve_recorded_source"]
 
-__all__ = ["dataset_path", "resolve_recorded_source"]
+SYNTHETIC = "synthetic"  # the built-in generator (training.data.synthetic), recorded as "synthetic:<params>"
 
 
 def dataset_path(data_dir: Path, relative: str) -> Path:

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from training.manifest import Manifest, read_items, verify_artifact
+from steadyrec.core.manifest import Manifest, read_items, verify_artifact
 
 __all__ = ["LoadedModel", "SessionConfig", "Spinning", "load_version", "top_k"]
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from worker.settings import JobSettings
+from steadyrec.core.settings import SharedSettings
 
 __all__ = ["FINAL_STATES", "JobRecord", "JobState", "JobStore", "open_job_store"]
 
@@ -188,7 +188,7 @@ class RedisJobStore(JobStore):
         return [r for r in records if r is not None]
 
 
-def open_job_store(settings: JobSettings) -> JobStore:
+def open_job_store(settings: SharedSettings) -> JobStore:
     if settings.redis_url:
         return RedisJobStore(settings.redis_url)
     return SQLiteJobStore(settings.state_dir / "jobs.sqlite")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from training.data.log import InteractionLog, RawInteraction, build_log
+from steadyrec.core.interactions import InteractionLog, RawInteraction, build_log
 
 __all__ = ["FORMATS", "DataFormatError", "LogFormat", "detect_format", "read_interactions", "read_log"]
 

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from training.manifest import ArtifactError, Manifest, utc_now, verify_artifact
+from steadyrec.core.manifest import ArtifactError, Manifest, utc_now, verify_artifact
 
 __all__ = ["ALIASES", "VERSION_PATTERN", "RegistryStore", "validate_version"]
 

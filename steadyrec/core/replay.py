@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from training.data.log import RawInteraction
+from steadyrec.core.interactions import RawInteraction
 
 __all__ = ["histories_by_recency", "most_recent"]
 
