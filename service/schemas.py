@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
+from service.responses import VerdictSummary
+
 __all__ = [
     "ERROR_RESPONSES",
     "AliasRequest",
@@ -84,7 +86,7 @@ class ModelInfo(BaseModel):
     data_fingerprint: str
     metrics: dict[str, float]
     aliases: list[str]
-    verdict: dict[str, Any] | None = None
+    verdict: VerdictSummary | None = None
 
 
 class ModelsResponse(BaseModel):

@@ -5,23 +5,30 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.dependencies import StateDep
+from service.responses import HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+@router.get("/healthz", response_model=HealthResponse)
+async def healthz() -> HealthResponse:
     """The process is up."""
-    return {"status": "ok"}
+    return HealthResponse(status="ok")
 
 
-@router.get("/readyz")
-async def readyz(state: StateDep) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    response_model_exclude_none=True,
+    responses={503: {"model": ReadyResponse, "description": "no live model loaded yet"}},
+)
+async def readyz(state: StateDep) -> ReadyResponse | JSONResponse:
     """Ready when a live model is loaded (503 otherwise)."""
     live = state.registry.get("live")
     if live is None:
-        return JSONResponse({"status": "not ready", "detail": "no live model loaded"}, status_code=503)
-    return JSONResponse({"status": "ready", "live": live.version})
+        body = ReadyResponse(status="not ready", detail="no live model loaded")
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    return ReadyResponse(status="ready", live=live.version)
 
 
 @router.get(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -10,6 +10,13 @@ from fastapi.responses import HTMLResponse
 from service.dependencies import Authorized, StateDep
 from service.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from service.report import render_report
+from service.responses import (
+    AliasResponse,
+    CanaryVerdict,
+    PromoteResponse,
+    RollbackResponse,
+    VerdictSummary,
+)
 from service.schemas import AliasRequest, CanaryRequest, ModelInfo, ModelsResponse, PromoteRequest
 from service.shadow import policy_from, run_canary
 from steadyrec.core.manifest import ArtifactError
@@ -48,19 +55,21 @@ async def list_models(state: StateDep) -> ModelsResponse:
     return ModelsResponse(models=models, aliases=aliases, loaded=state.registry.loaded())
 
 
-@router.put("/aliases/{alias}", dependencies=[Authorized])
-async def set_alias(alias: str, body: AliasRequest, state: StateDep) -> dict[str, str]:
+@router.put("/aliases/{alias}", dependencies=[Authorized], response_model=AliasResponse)
+async def set_alias(alias: str, body: AliasRequest, state: StateDep) -> AliasResponse:
     """Point `live` or `candidate` at a registered version; loads and verifies it, then swaps atomically."""
     if alias not in ("live", "candidate"):
         raise NotFound(f"unknown alias {alias[:40]!r}; expected 'live' or 'candidate'")
     model = await state.registry.set_alias(alias, body.version, body.reason)
-    return {"alias": alias, "version": model.version}
+    return AliasResponse(alias=alias, version=model.version)
 
 
-def _verdict_summary(verdict: dict[str, Any] | None) -> dict[str, Any] | None:
+def _verdict_summary(verdict: dict[str, Any] | None) -> VerdictSummary | None:
     if verdict is None:
         return None
-    return {k: verdict[k] for k in ("passed", "live", "created_at", "failures") if k in verdict}
+    return VerdictSummary.model_validate(
+        {k: verdict[k] for k in ("passed", "live", "created_at", "failures") if k in verdict}
+    )
 
 
 def _version(version: str) -> str:
@@ -70,29 +79,30 @@ def _version(version: str) -> str:
         raise InvalidRequest(str(err)) from err
 
 
-@router.post("/{version}/canary", dependencies=[Authorized])
-async def post_canary(version: str, body: CanaryRequest, state: StateDep) -> dict[str, Any]:
+@router.post("/{version}/canary", dependencies=[Authorized], response_model=CanaryVerdict)
+async def post_canary(version: str, body: CanaryRequest, state: StateDep) -> CanaryVerdict:
     """Run the stability canary of `version` against live; the verdict (every figure, every failed
     condition in words) is stored with the version unless the policy says `dry_run`."""
     policy = policy_from(body.policy)
-    return await run_canary(_version(version), policy, body.samples, state.registry, state.events)
+    verdict = await run_canary(_version(version), policy, body.samples, state.registry, state.events)
+    return CanaryVerdict.model_validate(verdict)
 
 
 @router.get(
     "/{version}/canary",
-    response_model=None,
+    response_model=CanaryVerdict,
     responses={
         200: {
             "description": "the verdict (JSON), or the HTML report",
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/html": {"schema": {"type": "string"}},
-            },
+            "content": {"text/html": {"schema": {"type": "string"}}},
         }
     },
 )
 async def get_canary(
-    version: str, request: Request, state: StateDep, view: str | None = Query(None, alias="format")
+    version: str,
+    request: Request,
+    state: StateDep,
+    view: Literal["json", "html"] | None = Query(None, alias="format", description="json or html"),
 ) -> Any:
     """The stored canary verdict of `version`: JSON, or an HTML report with the RBO / Jaccard
     distributions per user group (`?format=html`, or a browser's `Accept: text/html`)."""
@@ -101,7 +111,7 @@ async def get_canary(
         raise NotFound(f"no canary verdict for {version!r}; POST /models/{version}/canary runs one")
     if view == "html" or (view is None and "text/html" in request.headers.get("accept", "")):
         return HTMLResponse(render_report(verdict))
-    return verdict
+    return CanaryVerdict.model_validate(verdict)
 
 
 def _check_admin(request: Request, state: StateDep) -> None:
@@ -115,8 +125,8 @@ def _check_admin(request: Request, state: StateDep) -> None:
         raise Unauthorized("forced promotion needs the admin token in the X-Admin-Token header")
 
 
-@router.post("/{version}/promote", dependencies=[Authorized])
-async def promote(version: str, body: PromoteRequest, request: Request, state: StateDep) -> dict[str, Any]:
+@router.post("/{version}/promote", dependencies=[Authorized], response_model=PromoteResponse)
+async def promote(version: str, body: PromoteRequest, request: Request, state: StateDep) -> PromoteResponse:
     """Make `version` live. It needs a passed canary verdict against the current live model, unless
     `force` is set with the admin token in `X-Admin-Token` (the override is logged)."""
     version = _version(version)
@@ -143,15 +153,15 @@ async def promote(version: str, body: PromoteRequest, request: Request, state: S
     model = await state.registry.set_alias("live", version, reason)
     if store.aliases().get("candidate") == version:
         await state.registry.clear_alias("candidate", f"promoted to live: {reason}")
-    return {"live": model.version, "previous": live, "forced": body.force}
+    return PromoteResponse(live=model.version, previous=live, forced=body.force)
 
 
-@router.post("/rollback", dependencies=[Authorized])
-async def rollback(state: StateDep) -> dict[str, Any]:
+@router.post("/rollback", dependencies=[Authorized], response_model=RollbackResponse)
+async def rollback(state: StateDep) -> RollbackResponse:
     """Make the previously live version live again."""
     store = state.registry.store
     previous, current = store.previous_live(), store.aliases().get("live")
     if previous is None:
         raise Conflict("there is no earlier live version to roll back to")
     model = await state.registry.set_alias("live", previous, f"rollback from {current}")
-    return {"live": model.version, "previous": current}
+    return RollbackResponse(live=model.version, previous=current)
