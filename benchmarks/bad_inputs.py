@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from results_io import write_results  # noqa: E402
 from world import build_world  # noqa: E402
 
-from tests.service.bad_inputs import CASES, BadRequest, endpoint_label  # noqa: E402
-from tests.worker.harness import TOKEN, running_server  # noqa: E402
+from steadyrec.testing.bad_inputs import CASES, BadRequest, endpoint_label  # noqa: E402
+from steadyrec.testing.harness import TOKEN, running_server  # noqa: E402
 
 
 def send(client: httpx.Client, case: BadRequest) -> tuple[int, bool]:

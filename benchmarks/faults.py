@@ -29,7 +29,7 @@ from results_io import write_results  # noqa: E402
 from world import ADMIN, build_world  # noqa: E402
 
 from steadyrec.core.event_log import EventLog  # noqa: E402
-from tests.worker.harness import TOKEN, RedisServer, server_process, start_worker, stop_worker  # noqa: E402
+from steadyrec.testing.harness import TOKEN, RedisServer, server_process, start_worker, stop_worker  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -31,7 +31,7 @@ from results_io import write_results  # noqa: E402
 
 from steadyrec.core.formats import read_interactions  # noqa: E402
 from steadyrec.core.registry import RegistryStore  # noqa: E402
-from tests.worker.harness import app_client, auth, running_redis, settings_for, start_worker, stop_worker  # noqa: E402
+from steadyrec.testing.harness import app_client, auth, running_redis, settings_for, start_worker, stop_worker  # noqa: E402
 from training.pipeline import TrainRequest, run_training  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "foursquare" / "foursquare.tsv"

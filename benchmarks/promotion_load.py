@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from results_io import write_results  # noqa: E402
 from world import build_world  # noqa: E402
 
-from tests.worker.harness import TOKEN, server_process  # noqa: E402
+from steadyrec.testing.harness import TOKEN, server_process  # noqa: E402
 
 PERMISSIVE = {
     "min_samples": 1,

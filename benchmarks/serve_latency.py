@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from results_io import write_results
 
 from service.settings import Settings
-from tests.worker.harness import server_process
+from steadyrec.testing.harness import server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"

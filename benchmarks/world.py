@@ -8,8 +8,8 @@ from pathlib import Path
 from service.settings import Settings
 from steadyrec.core.interactions import build_log
 from steadyrec.core.registry import RegistryStore
-from tests.builders import tiny_artifact
-from tests.worker.harness import TOKEN
+from steadyrec.testing.builders import tiny_artifact
+from steadyrec.testing.harness import TOKEN
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 
 ADMIN = "admin-token-benchmarks-0123"

@@ -13,7 +13,7 @@ from service.main import create_app
 from service.settings import Settings
 from steadyrec.core.interactions import build_log
 from steadyrec.core.registry import RegistryStore
-from tests.builders import tiny_artifact
+from steadyrec.testing.builders import tiny_artifact
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 
 TOKEN = "test-token-0123456789abcdef"

@@ -10,7 +10,7 @@ import pytest
 
 from service.middleware import json_body_problem
 from service.schemas import RecommendRequest
-from tests.service.bad_inputs import CASES, ENDPOINTS, GENERATED, BadRequest, field_paths
+from steadyrec.testing.bad_inputs import CASES, ENDPOINTS, GENERATED, BadRequest, field_paths
 from tests.service.conftest import auth, serving
 
 pytestmark = pytest.mark.anyio

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from steadyrec.testing.harness import running_server
 from tests.service.conftest import TOKEN, settings_in
-from tests.worker.harness import running_server
 
 MAX_EXAMPLES = 50  # per operation: bounded, so CI stays fast
 # No server error, and every response conforms to the schema (status code, content type, headers, body).

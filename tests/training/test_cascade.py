@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from steadyrec.core.methods import CASCADE_VARIANTS, CascadeConfig, make_method_config
-from tests.builders import trained_sasrec
+from steadyrec.testing.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods import cascade_at

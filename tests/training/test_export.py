@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from steadyrec.core.manifest import ArtifactError, verify_artifact
-from tests.builders import tiny_artifact
+from steadyrec.testing.builders import tiny_artifact
 from training.artifact import atomic_directory, load_model
 from training.data.synthetic import SyntheticConfig, synthetic_log
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from steadyrec.core.methods import SaoConfig, make_method_config
-from tests.builders import trained_sasrec
+from steadyrec.testing.builders import trained_sasrec
 from training.data.batches import Batch, TrainingWindows
 from training.data.synthetic import SyntheticConfig, synthetic_log
 from training.methods.sao import SaoLoss, sao_finetune

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from steadyrec.core.registry import RegistryStore
-from tests.worker.harness import running_redis
+from steadyrec.testing.harness import running_redis
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 from training.pipeline import TrainRequest, run_training
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from steadyrec.core.registry import RegistryStore
-from tests.worker.harness import app_client, auth, settings_for, start_worker, stop_worker
+from steadyrec.testing.harness import app_client, auth, settings_for, start_worker, stop_worker
 
 pytestmark = pytest.mark.anyio
 

@@ -1,7 +1,7 @@
 """The bad-input corpus: every request must get a 4xx (never a 5xx, never a 2xx) whose answer says
 what was wrong.
 
-Used by tests/service/test_bad_inputs.py (through the app) and benchmarks/bad_inputs.py (over HTTP).
+Used by tests/service/test_bad_inputs.py (through the app) and benchmarks/reliability/bad_inputs.py (over HTTP).
 Two parts:
 
 - ``HAND_WRITTEN``: single cases of semantic rules (unknown users, versions, future timestamps, ...);

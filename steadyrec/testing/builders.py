@@ -1,4 +1,4 @@
-"""Small exported artifacts for tests, built the way the pipeline builds them."""
+"""Small exported artifacts for tests and benchmarks, built the way the pipeline builds them."""
 
 from __future__ import annotations
 
