@@ -1,7 +1,7 @@
 """How strong should FINEST's regulariser be for a daily fine-tune? The showcase world, one live model,
 FINEST candidates with different reductions of Eq. 3, λ and epochs, each judged by the default canary.
 
-    .venv/bin/python benchmarks/finest_strength.py [--grid reduction:lam:epochs ...] [--live-cache F]
+    .venv/bin/python -m benchmarks.finest.finest_strength [--grid reduction:lam:epochs ...] [--live-cache F]
 
 Writes `finest-strength.md/json`, one row per setting, with the gate's figures and the final epoch's
 next-item loss and regulariser (the quantities the choice of default weighs).
@@ -15,12 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_io import write_results
-from showcase_world import DATA, build_world, export, judge, train_live
-
+from benchmarks.canary.showcase_world import DATA, build_world, export, judge, train_live
+from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.canary import CanaryPolicy
 from steadyrec.core.methods import make_method_config
 from training.methods.finest import finest_finetune
+
+RESULTS = results_dir(__file__)
 
 DEFAULT_GRID = ["sum:1:20", "mean:1:20", "mean:16:20", "sum:1:5"]
 
@@ -59,6 +60,7 @@ def main() -> None:
         rows,
         notes=f"Default canary policy: {policy.model_dump()}. Live: {args.live_epochs} epochs on the old data. "
         "Every row starts from the same live weights and uses the same fresh data and replay.",
+        folder=RESULTS,
     )
 
 

@@ -1,4 +1,4 @@
-"""Reporting for benchmarks/rlarm_ease.py: per-split results, the pooled summary and per-split rows, Fig. 2's plot."""
+"""Reporting for rlarm_ease.py: per-split results, the pooled summary and per-split rows, Fig. 2's plot."""
 
 from __future__ import annotations
 

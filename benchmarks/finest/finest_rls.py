@@ -1,7 +1,7 @@
 """FINEST Tables 3b/4b on foursquare: rank-list stability of Original, Random F.T. and FINEST.
 
-    .venv/bin/python benchmarks/finest_rls.py                       # full protocol (hours on 2 cores)
-    .venv/bin/python benchmarks/finest_rls.py --models sasrec --seeds 1 --epochs 20 --finest-epochs 10
+    .venv/bin/python -m benchmarks.finest.finest_rls                       # full protocol (hours on 2 cores)
+    .venv/bin/python -m benchmarks.finest.finest_rls --models sasrec --seeds 1 --epochs 20 --finest-epochs 10
 
 Users with fewer than 10 interactions dropped, temporal 90/10 split, 0.1% deletion perturbations
 (random and CASPER), FINEST defaults of the paper (R = 1%, K = 100, λ = 1, λ1 = λ2 = 0.1), embedding
@@ -28,10 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from results_io import merge_results, write_results
-
+from benchmarks.common.results_io import merge_results, results_dir, write_results
 from steadyrec.core.formats import read_log
 from steadyrec.core.interactions import InteractionLog
 from training.data.splits import Split, temporal_split
@@ -44,7 +41,9 @@ from training.perturbation import PerturbationConfig
 from training.rls import Regime, RLSConfig, run_rls, stream_layout, train_theta
 from training.trainer import TrainConfig, seed_everything, train
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
+RESULTS = results_dir(__file__)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
 MODELS: dict[str, dict[str, Any]] = {
     "sasrec": {"hidden": 128, "max_len": 50, "dropout": 0.2},  # stand-in for TiSASRec
     "bert4rec": {"hidden": 128, "heads": 2, "max_len": 50, "dropout": 0.1, "mask_prob": 0.2},
@@ -257,7 +256,7 @@ def main() -> None:
     parser.add_argument("--notes-file", type=Path, default=None, help="extra notes for the merged results")
     args = parser.parse_args()
     if args.merge_from:
-        merge_results(args.name, args.merge_from, args.notes_file)
+        merge_results(args.name, args.merge_from, args.notes_file, folder=RESULTS)
         return
     for setting in args.model_set:
         apply_model_setting(setting)
@@ -275,7 +274,12 @@ def main() -> None:
         f"λ {args.lam}; perturbation ratio {args.ratio}; Θ' initial-weight jitter {args.init_jitter}; "
         f"model configs {', '.join(f'{m} {MODELS[m]}' for m in args.models) or '-'}."
     )
-    write_results(args.name, rows, notes=f"{settings} Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.")
+    write_results(
+        args.name,
+        rows,
+        notes=f"{settings} Paper Table 3b (random deletion, ao_full / jaccard@10): {paper}.",
+        folder=RESULTS,
+    )
 
 
 if __name__ == "__main__":

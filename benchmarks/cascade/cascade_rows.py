@@ -1,4 +1,4 @@
-"""What a row of the cascade benchmark (benchmarks/cascade_table3.py) reports beyond its method and ε: the
+"""What a row of the cascade benchmark (benchmarks/cascade/cascade_table3.py) reports beyond its method and ε: the
 schedule of its training phase, how far its test NDCG@10 can be trusted, and the table's notes."""
 
 from __future__ import annotations

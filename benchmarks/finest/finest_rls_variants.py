@@ -1,6 +1,6 @@
 """FINEST variants in the RLS protocol: one Θ and Θ', FINEST with other reductions, epoch counts and λ.
 
-    .venv/bin/python benchmarks/finest_rls_variants.py --seed 1 --variants sum:10 mean:10 sum:30
+    .venv/bin/python -m benchmarks.finest.finest_rls_variants --seed 1 --variants sum:10 mean:10 sum:30
 
 Foursquare as in finest_rls.py, shared-stream regime, random deletion of 0.1%. Θ and Θ' are trained
 once; every variant fine-tunes its own copy of Θ on the perturbed data against Θ's reference lists
@@ -12,17 +12,14 @@ FinestConfig's), or random-ft:EPOCHS for the Random F.T. baseline.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from finest_rls import MODELS, foursquare, rls_config
-from results_io import write_results
-
+from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.finest.finest_rls import MODELS, foursquare, rls_config
 from training.methods.finest import FinestConfig
 from training.rls import RLSConfig, run_rls, train_theta, train_theta_prime
+
+RESULTS = results_dir(__file__)
 
 
 def variant(text: str) -> tuple[str, str, str, str]:
@@ -81,6 +78,7 @@ def main() -> None:
         rows,
         notes=f"Shared stream, random deletion 0.1%, Θ and Θ' trained once ({args.epochs} epochs, {train_s:.0f} s) "
         "and shared by every row; wall_s is the row's fine-tuning and comparison. 2-core CPU.",
+        folder=RESULTS,
     )
 
 

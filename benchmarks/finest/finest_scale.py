@@ -1,7 +1,7 @@
 """FINEST Fig. 5: rank-list stability against the perturbation scale, Original vs FINEST.
 
-    .venv/bin/python benchmarks/finest_scale.py                                  # SASRec, 5 scales
-    .venv/bin/python benchmarks/finest_scale.py --scales 0.001 0.01 --epochs 10 --finest-epochs 5
+    .venv/bin/python -m benchmarks.finest.finest_scale                                  # SASRec, 5 scales
+    .venv/bin/python -m benchmarks.finest.finest_scale --scales 0.001 0.01 --epochs 10 --finest-epochs 5
 
 Foursquare as in finest_rls.py (users with fewer than 10 interactions dropped, temporal 90/10 split).
 Θ is trained once on the original data; for every scale, Θ' is trained on data with that share of
@@ -15,17 +15,15 @@ Writes finest-scale.md/json and finest-scale.png (rbo and Jaccard@10 against the
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from finest_rls import MODELS, foursquare, rls_config
-from results_io import RESULTS, write_results
-
+from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.finest.finest_rls import MODELS, foursquare, rls_config
 from training.methods.finest import FinestConfig
 from training.rls import RLSConfig, run_rls, train_theta
+
+RESULTS = results_dir(__file__)
 
 
 def plot(rows: list[dict[str, object]], model: str, path: Path) -> None:
@@ -95,6 +93,7 @@ def main() -> None:
         notes=f"One seed ({args.seed}); Θ trained once ({theta_s:.0f} s), shared by every scale. "
         f"Wall times on a 2-core CPU; wall_s is per scale (Θ' training, FINEST, both comparisons). "
         f"Plot: {args.name}.png.",
+        folder=RESULTS,
     )
 
 

@@ -1,6 +1,6 @@
 """R-LARM's adversarial user reweighting as fine-tuning of SASRec (beyond the paper: `--method rlarm`).
 
-    .venv/bin/python benchmarks/rlarm_sasrec.py --dataset ml-1m --base-minutes 10 --epochs 3
+    .venv/bin/python -m benchmarks.rlarm.rlarm_sasrec --dataset ml-1m --base-minutes 10 --epochs 3
 
 Leave-one-out, full ranking over all items excluding the user's history (the target kept), as in
 `sasrec-loo`. A SASRec base is trained within a wall-time budget (best validation epoch kept); from
@@ -25,10 +25,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from results_io import write_results
-
+from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.formats import read_log
 from steadyrec.core.methods import RlarmConfig
 from training.data.splits import leave_one_out
@@ -39,7 +36,9 @@ from training.methods.rlarm import rlarm_finetune
 from training.models import build_model
 from training.trainer import EpochReport, TrainConfig, seed_everything, train
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = results_dir(__file__)
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DATASETS = {"ml-1m": ("ml-1m/ml-1m.txt", 0.2), "foursquare": ("foursquare/foursquare.tsv", 0.5)}  # file, dropout
 
 
@@ -151,7 +150,7 @@ def main() -> None:
         "validation item the base ranks worst (chosen on validation, measured on test). "
         f"Base wall time {base_s:.0f}s; alone on the machine unless said otherwise."
     )
-    write_results(f"rlarm-sasrec-{args.dataset}", rows, notes)
+    write_results(f"rlarm-sasrec-{args.dataset}", rows, notes, folder=RESULTS)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The cost of an adversarial epoch against a base epoch (issue #6: <= 2x; the cascade paper's A100 figures
-give 3.9x), as `cascade`'s ``epoch_cost`` rows of ``benchmarks/cascade_table3.py``."""
+give 3.9x), as `cascade`'s ``epoch_cost`` rows of ``benchmarks/cascade/cascade_table3.py``."""
 
 from __future__ import annotations
 

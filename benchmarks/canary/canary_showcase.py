@@ -1,6 +1,6 @@
 """The canary showcase: which retrained candidates may replace a live SASRec on foursquare?
 
-    .venv/bin/python benchmarks/canary_showcase.py [--live-epochs 30] [--tune-epochs N] [--cache-dir DIR]
+    .venv/bin/python -m benchmarks.canary.canary_showcase [--live-epochs 30] [--tune-epochs N] [--cache-dir DIR]
 
 The world (live model, fresh logs with 0.1% perturbed, replay) is described in `showcase_world.py`.
 Candidates built from the new data:
@@ -23,13 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_io import write_results
-from showcase_world import build_world, export, judge, train_live, train_sasrec
-
+from benchmarks.canary.showcase_world import build_world, export, judge, train_live, train_sasrec
+from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.canary import CanaryPolicy
 from steadyrec.core.methods import make_method_config
 from training.methods.finest import finest_finetune
 from training.models import SequentialModel
+
+RESULTS = results_dir(__file__)
 
 
 def main() -> None:
@@ -90,6 +91,7 @@ def main() -> None:
         f"{timings['live']:.0f}s ({args.live_epochs} epochs); FINEST and continued: from the live weights "
         f"with the default FINEST parameters (epochs overridden: {args.tune_epochs}) "
         f"({make_method_config('finest', {})}); plain: {args.live_epochs} epochs from a new initialisation.",
+        folder=RESULTS,
     )
 
 

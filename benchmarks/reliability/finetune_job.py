@@ -1,6 +1,6 @@
 """A FINEST fine-tune job end to end on foursquare: live SASRec, fresh events, job, registered candidate.
 
-    .venv/bin/python benchmarks/finetune_job.py [--finest-epochs 50] [--train-epochs 30]
+    .venv/bin/python -m benchmarks.reliability.finetune_job [--finest-epochs 50] [--train-epochs 30]
 
 Setup (not timed): users with fewer than 10 interactions dropped; the newest 5% of every user's
 interactions (at least one) are held back as fresh logs; a SASRec (hidden 64, max length 50) is trained
@@ -23,17 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.common.results_io import results_dir, write_results
+from steadyrec.core.formats import read_interactions
+from steadyrec.core.registry import RegistryStore
+from steadyrec.testing.harness import app_client, auth, running_redis, settings_for, start_worker, stop_worker
+from training.pipeline import TrainRequest, run_training
 
-from results_io import write_results  # noqa: E402
+RESULTS = results_dir(__file__)
 
-from steadyrec.core.formats import read_interactions  # noqa: E402
-from steadyrec.core.registry import RegistryStore  # noqa: E402
-from steadyrec.testing.harness import app_client, auth, running_redis, settings_for, start_worker, stop_worker  # noqa: E402
-from training.pipeline import TrainRequest, run_training  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
 
 
@@ -143,6 +141,7 @@ def main() -> None:
             notes="Target: total_s <= 600 on these 2-core machines. Stages from the "
             "job record: read_events, load, reference_lists, finetune (all epochs), evaluate, export "
             "(ONNX + parity + atomic write), register (candidate alias).",
+            folder=RESULTS,
         )
     finally:
         shutil.rmtree(world, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Faults, each injected for real on loopback: what was sent, what survived, what was lost (must be 0).
 
-    .venv/bin/python benchmarks/faults.py
+    .venv/bin/python -m benchmarks.reliability.faults
 
 1. worker-sigkill: the worker's pool process is SIGKILLed mid fine-tune; the job must be retried (or
    failed with a reason), leave no partial artifact, and leave the live model serving.
@@ -21,15 +21,12 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.common.world import ADMIN, build_world
+from steadyrec.core.event_log import EventLog
+from steadyrec.testing.harness import TOKEN, RedisServer, server_process, start_worker, stop_worker
 
-from results_io import write_results  # noqa: E402
-from world import ADMIN, build_world  # noqa: E402
-
-from steadyrec.core.event_log import EventLog  # noqa: E402
-from steadyrec.testing.harness import TOKEN, RedisServer, server_process, start_worker, stop_worker  # noqa: E402
+RESULTS = results_dir(__file__)
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -156,6 +153,7 @@ def main() -> None:
         rows,
         notes="Every fault is real: SIGKILL of the worker's pool process, redis-server "
         "stopped and started, the service process stopped and started.",
+        folder=RESULTS,
     )
     if any(r["lost"] for r in rows):
         sys.exit(1)

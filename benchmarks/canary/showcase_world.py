@@ -1,4 +1,4 @@
-"""The canary showcase's world, shared by `canary_showcase.py` and `finest_strength.py`.
+"""The canary showcase's world, shared by `canary_showcase.py` and `benchmarks/finest/finest_strength.py`.
 
 Live: SASRec (hidden 64, max length 50) trained on foursquare without the newest 5% of each user's
 training interactions. Fresh logs: those newest interactions arrive; the new training data is all of
@@ -15,20 +15,18 @@ from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from steadyrec.core.canary import CanaryPolicy, gate
+from steadyrec.core.formats import read_interactions
+from steadyrec.core.interactions import InteractionLog, build_log
+from steadyrec.core.onnx_model import LoadedModel, load_version
+from training.artifact import data_info, popular_items, write_artifact
+from training.data.splits import temporal_split
+from training.models import SequentialModel, build_model
+from training.onnx_export import export_onnx
+from training.perturbation import PerturbationConfig, perturb
+from training.trainer import TrainConfig, seed_everything, train
 
-from steadyrec.core.canary import CanaryPolicy, gate  # noqa: E402
-from steadyrec.core.formats import read_interactions  # noqa: E402
-from steadyrec.core.interactions import InteractionLog, build_log  # noqa: E402
-from steadyrec.core.onnx_model import LoadedModel, load_version  # noqa: E402
-from training.artifact import data_info, popular_items, write_artifact  # noqa: E402
-from training.data.splits import temporal_split  # noqa: E402
-from training.models import SequentialModel, build_model  # noqa: E402
-from training.onnx_export import export_onnx  # noqa: E402
-from training.perturbation import PerturbationConfig, perturb  # noqa: E402
-from training.trainer import TrainConfig, seed_everything, train  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "foursquare" / "foursquare.tsv"
 MODEL = {"hidden": 64, "max_len": 50}
 

@@ -1,6 +1,6 @@
 """10,000 /recommend requests at concurrency 16 while a candidate is promoted and then rolled back.
 
-    .venv/bin/python benchmarks/promotion_load.py [--requests 10000] [--concurrency 16]
+    .venv/bin/python -m benchmarks.serving.promotion_load [--requests 10000] [--concurrency 16]
 
 The service runs as its own process (`steadyrec serve`) on 127.0.0.1 over a small synthetic world;
 the load generator (httpx, this process) shares the 2 cores with it. After a quarter of the requests
@@ -21,14 +21,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.common.world import build_world
+from steadyrec.testing.harness import TOKEN, server_process
 
-from results_io import write_results  # noqa: E402
-from world import build_world  # noqa: E402
-
-from steadyrec.testing.harness import TOKEN, server_process  # noqa: E402
+RESULTS = results_dir(__file__)
 
 PERMISSIVE = {
     "min_samples": 1,
@@ -106,6 +103,7 @@ def main() -> None:
         [row],
         notes="Service and load generator share the machine's 2 cores; "
         "a permissive canary policy is used so the benchmark measures the swap, not the gate.",
+        folder=RESULTS,
     )
     if row["non_2xx"]:
         sys.exit(1)

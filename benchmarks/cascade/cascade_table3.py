@@ -6,7 +6,7 @@ budget, cached under var/ so every method starts from the same weights), then ea
 copy of it for the adversarial budget; validation (the second-to-last item) picks the best epoch of
 both phases, the test row is reported there.
 
-    .venv/bin/python benchmarks/cascade_table3.py --datasets beauty --models sasrec \\
+    .venv/bin/python -m benchmarks.cascade.cascade_table3 --datasets beauty --models sasrec \\
         --base-minutes 12 --adv-minutes 5 --cost --robustness
 
 Paper schedules are 500 base + 100 adversarial epochs on an A100; ours are whatever fits the budgets,
@@ -30,12 +30,9 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cascade_cost import cost_from_rows, epoch_cost
-from cascade_rows import notes, schedule_info, uncertainty
-from results_io import RESULTS, merge_results, write_results
-
+from benchmarks.cascade.cascade_cost import cost_from_rows, epoch_cost
+from benchmarks.cascade.cascade_rows import notes, schedule_info, uncertainty
+from benchmarks.common.results_io import merge_results, results_dir, write_results
 from steadyrec.core.formats import read_log
 from steadyrec.core.methods import CASCADE_VARIANTS, CascadeConfig, SaoConfig
 from training.allocator import SWITCH
@@ -46,7 +43,9 @@ from training.methods.sao import sao_finetune
 from training.models import SequentialModel, build_model
 from training.trainer import TrainConfig, seed_everything, train
 
-ROOT = Path(__file__).resolve().parents[1]
+RESULTS = results_dir(__file__)
+
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "var" / "cascade-bases"
 DATASETS = {
@@ -99,7 +98,7 @@ METHODS = ["base", "continue", "continue_l2", *CASCADE_VARIANTS, "sao"]
 
 def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     max_len = DATASETS[dataset][1]
-    if kind == "sasrec":  # as benchmarks/sasrec_loo.py (our base rows): dropout 0.5 on the sparse Amazon sets
+    if kind == "sasrec":  # as benchmarks/training/sasrec_loo.py (our base rows): dropout 0.5 on the sparse Amazon sets
         dropout = args.sasrec_dropout if args.sasrec_dropout is not None else 0.2 if max_len > 50 else 0.5
         return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": dropout}
     config = {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": args.gru_dropout}  # paper Sec. 5.3
@@ -274,7 +273,7 @@ def main() -> None:
     if args.malloc_defaults:
         os.environ[SWITCH] = "0"
     if args.merge_from:
-        merge_results(args.name, args.merge_from, args.notes_file)
+        merge_results(args.name, args.merge_from, args.notes_file, folder=RESULTS)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -327,7 +326,7 @@ def main() -> None:
                 print(f"  {row}", flush=True)
                 rows.append(row)
                 tuned.setdefault(method, model)
-                write_results(args.name, rows, notes=notes(args))
+                write_results(args.name, rows, notes=notes(args), folder=RESULTS)
             if args.cost:
                 config = CascadeConfig(
                     eps=args.eps,
@@ -342,13 +341,13 @@ def main() -> None:
                 cost = cost_from_rows(rows, dataset, kind)
             if cost is not None:
                 rows.append(cost)
-                write_results(args.name, rows, notes=notes(args))
+                write_results(args.name, rows, notes=notes(args), folder=RESULTS)
             if args.robustness:
-                from cascade_robustness import ROBUST_NOTES, robustness_rows
+                from benchmarks.cascade.cascade_robustness import ROBUST_NOTES, robustness_rows
 
                 robust_name = f"{args.name}-robustness"
                 robust_rows += robustness_rows(robust_name, dataset, kind, tuned, split, args.robust_users, args.seed)
-                write_results(robust_name, robust_rows, notes=ROBUST_NOTES)
+                write_results(robust_name, robust_rows, notes=ROBUST_NOTES, folder=RESULTS)
     print(f"results in {RESULTS}", flush=True)
 
 

@@ -1,7 +1,7 @@
 """SASRec base rows of the cascade-guided AT paper's Table 3: leave-one-out, full ranking over all
 items excluding history, NDCG@10 / HR@10, trained within a wall-time budget on this CPU.
 
-    .venv/bin/python benchmarks/sasrec_loo.py --datasets ml-1m beauty video-games
+    .venv/bin/python -m benchmarks.training.sasrec_loo --datasets ml-1m beauty video-games
 
 Validation (second-to-last item) picks the best epoch; the test row is reported at that epoch.
 """
@@ -14,17 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from results_io import write_results
-
+from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.formats import read_log
 from training.data.splits import leave_one_out
 from training.evaluation.ranking import evaluate
 from training.models import build_model
 from training.trainer import EpochReport, TrainConfig, seed_everything, train
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = results_dir(__file__)
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DATASETS = {
     # name: (file, model overrides) -- max length and dropout as in the SASRec paper
     "ml-1m": ("ml-1m/ml-1m.txt", {"max_len": 200, "dropout": 0.2}),
@@ -116,6 +115,7 @@ def main() -> None:
             rows,
             notes="Full ranking over all items excluding each user's history "
             "(target kept); best epoch chosen on validation; CPU only, 2 cores shared with other work.",
+            folder=RESULTS,
         )
 
 

@@ -1,10 +1,10 @@
 """The bad-input corpus over real HTTP: every bad request, on every endpoint that takes one, must get
 a 4xx whose answer says what was wrong; never a 5xx, never a 2xx.
 
-    .venv/bin/python benchmarks/bad_inputs.py
+    .venv/bin/python -m benchmarks.reliability.bad_inputs
 
 The service runs under uvicorn on 127.0.0.1 (a small synthetic world); the corpus is
-tests/service/bad_inputs.py (hand-written cases plus classes generated per endpoint from the request
+steadyrec/testing/bad_inputs.py (hand-written cases plus classes generated per endpoint from the request
 models). Prints each case that is not a clear 4xx; writes one row per endpoint.
 """
 
@@ -18,15 +18,12 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.common.world import build_world
+from steadyrec.testing.bad_inputs import CASES, BadRequest, endpoint_label
+from steadyrec.testing.harness import TOKEN, running_server
 
-from results_io import write_results  # noqa: E402
-from world import build_world  # noqa: E402
-
-from steadyrec.testing.bad_inputs import CASES, BadRequest, endpoint_label  # noqa: E402
-from steadyrec.testing.harness import TOKEN, running_server  # noqa: E402
+RESULTS = results_dir(__file__)
 
 
 def send(client: httpx.Client, case: BadRequest) -> tuple[int, bool]:
@@ -67,9 +64,10 @@ def main() -> None:
     write_results(
         "bad-inputs",
         rows,
-        notes="Corpus: tests/service/bad_inputs.py (hand-written cases plus classes generated "
+        notes="Corpus: steadyrec/testing/bad_inputs.py (hand-written cases plus classes generated "
         "per endpoint from its request model); service under uvicorn on loopback. `unclear`: a 4xx whose "
         "answer lacks a `detail` naming the field or rule (`expect`).",
+        folder=RESULTS,
     )
     if any(r["non_4xx"] or r["unclear"] for r in rows):
         sys.exit(1)

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_io import RESULTS
 
+from benchmarks.common.results_io import results_dir
 from training.data.splits import EvalSet, Split
 from training.evaluation.robustness import SETTINGS, robustness_report
 from training.models import SequentialModel
 from training.models.base import CausalModel
+
+RESULTS = results_dir(__file__)
 
 ROBUST_NOTES = (
     "Sec. 5.6: replace the first, middle or last item, or the last K items, of each test history (the part the "

@@ -2,7 +2,7 @@
 cascade_table3.py: one adv_cas epoch over a random subset of the training users per ε, then NDCG@10 /
 HR@10 on a random subset of the validation instances (full ranking excluding history).
 
-    .venv/bin/python benchmarks/cascade_eps.py --dataset beauty --eps 0.1 1 10 --users 3000 --base-minutes 12
+    .venv/bin/python -m benchmarks.cascade.cascade_eps --dataset beauty --eps 0.1 1 10 --users 3000 --base-minutes 12
 
 It exists because ε is an absolute norm: the paper's ε = 10 is relative to its own embedding scale,
 which it does not report; the mean item-embedding and state norms of our base are printed beside it.
@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cascade_robustness import subset
-from cascade_table3 import DATASETS, SHARED, base_model
-from results_io import write_results
-
+from benchmarks.cascade.cascade_robustness import subset
+from benchmarks.cascade.cascade_table3 import DATASETS, SHARED, base_model
+from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.formats import read_log
 from steadyrec.core.methods import CascadeConfig
 from training.data.splits import leave_one_out
@@ -32,6 +27,8 @@ from training.evaluation.ranking import evaluate
 from training.methods.cascade_at import cascade_finetune
 from training.trainer import TrainConfig
 from training.trainer import train as plain
+
+RESULTS = results_dir(__file__)
 
 
 def main() -> None:
@@ -96,6 +93,7 @@ def main() -> None:
                 "excluding history); `continue`: one plain epoch on the same users. Item-embedding norm of the base: "
                 f"mean {norms.mean():.3f}. `clean`, `adv1`, `adv2`: the epoch's mean loss terms (λ-weighted)."
             ),
+            folder=RESULTS,
         )
 
 

@@ -1,6 +1,6 @@
 """Serving latency: raw ONNX Runtime against HTTP /recommend, same machine, same artifact.
 
-    .venv/bin/python benchmarks/serve_latency.py [--artifact DIR] [--seconds 10]
+    .venv/bin/python -m benchmarks.serving.serve_latency [--artifact DIR] [--seconds 10]
 
 Artifact: SASRec on ml-1m with max length 200 (``--artifact``, or one trained here for one epoch:
 latency does not depend on accuracy). Raw: batch-1 p50/p99 and batch-8 call p99 of the ONNX Runtime
@@ -22,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from results_io import write_results
-
+from benchmarks.common.results_io import results_dir, write_results
 from service.settings import Settings
 from steadyrec.testing.harness import server_process
 
-ROOT = Path(__file__).resolve().parents[1]
+RESULTS = results_dir(__file__)
+
+ROOT = Path(__file__).resolve().parents[2]
 ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"
 LUA = """
 math.randomseed(42)
@@ -181,6 +179,7 @@ def main() -> None:
         [row],
         notes="Targets: overhead_ratio <= 1.6, p99_ratio <= 2.0, throughput_ratio >= 0.6. The load generator "
         "(wrk, one thread) runs on the same 2 cores as the service.",
+        folder=RESULTS,
     )
 
 

@@ -1,7 +1,7 @@
 """EASE, EASE-IPW, ARM, R-LARM and R-LARM(NN) under strong generalisation (R-LARM paper Table 2, Fig. 2).
 
-    .venv/bin/python benchmarks/rlarm_ease.py --datasets ml-1m foursquare
-    .venv/bin/python benchmarks/rlarm_ease.py --datasets ml-1m --folds 10   # every user tested once
+    .venv/bin/python -m benchmarks.rlarm.rlarm_ease --datasets ml-1m foursquare
+    .venv/bin/python -m benchmarks.rlarm.rlarm_ease --datasets ml-1m --folds 10   # every user tested once
 
 Protocol (paper Sec. 5): held-out users (seeded; ml-1m 600 validation + 600 test, foursquare 200 + 200),
 80% of each held-out user's items folded in, 20% to predict, fold-in items never ranked; NDCG@100,
@@ -39,11 +39,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from results_io import RESULTS, write_results
-from rlarm_report import FoldResult, fold_rows, plot_groups, pooled, summary_rows
-
+from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.rlarm.rlarm_report import FoldResult, fold_rows, plot_groups, pooled, summary_rows
 from steadyrec.core.formats import read_log
 from training.data.strong_generalisation import (
     HeldOut,
@@ -56,7 +53,9 @@ from training.evaluation.heldout import HeldoutResult, evaluate_heldout, item_it
 from training.methods.larm import LarmConfig, LarmEpoch, fit_larm
 from training.models.ease import fit_ease, ipw_weights
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = results_dir(__file__)
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DATASETS = {
     # name: (file, held-out users per validation / test set, minimum interactions per user)
     "ml-1m": ("ml-1m/ml-1m.txt", 600, 1),  # 6,040 users: 10% validation, 10% test
@@ -240,9 +239,9 @@ def run(name: str, args: argparse.Namespace) -> None:
         f"Per-group plot: `{png.name}`; per-group table: `rlarm-groups-{tag}.md`. "
         "Paper (ML20M, 10k test users): EASE 0.420, EASE-IPW 0.424, ARM 0.419, R-LARM 0.425, R-LARM(NN) 0.426."
     )
-    write_results(f"rlarm-ease-{tag}", rows, notes)
+    write_results(f"rlarm-ease-{tag}", rows, notes, folder=RESULTS)
     if args.folds:
-        write_results(f"rlarm-folds-{tag}", fold_rows(name, folds), f"Per split of `rlarm-ease-{tag}`.")
+        write_results(f"rlarm-folds-{tag}", fold_rows(name, folds), f"Per split of `rlarm-ease-{tag}`.", folder=RESULTS)
     group_rows = [
         {
             "dataset": name,
@@ -260,6 +259,7 @@ def run(name: str, args: argparse.Namespace) -> None:
         f"rlarm-groups-{tag}",
         group_rows,
         f"Fig. 2 of the paper: bottom q% of the test users of `rlarm-ease-{tag}` by EASE's NDCG@100.",
+        folder=RESULTS,
     )
 
 

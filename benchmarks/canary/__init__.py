@@ -1,0 +1,1 @@
+"""The canary study (see README.md)."""

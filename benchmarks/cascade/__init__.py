@@ -1,0 +1,1 @@
+"""The cascade study (see README.md)."""

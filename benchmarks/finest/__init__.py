@@ -1,0 +1,1 @@
+"""The finest study (see README.md)."""

@@ -1,0 +1,1 @@
+"""The reliability study (see README.md)."""

@@ -1,0 +1,1 @@
+"""The rlarm study (see README.md)."""

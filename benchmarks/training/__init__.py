@@ -1,0 +1,1 @@
+"""The training study (see README.md)."""
