@@ -158,6 +158,13 @@ class JobData(BaseModel):
     )
     format: Literal["pairs", "sequences", "tsv", "recbole"] | None = None
     include_events: StrictBool = Field(True, description="append the fresh events of POST /events")
+    min_item_interactions: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="items the base model does not know join it when they have at least this many "
+        "interactions in the data (new ids after the old ones); null: the catalog stays the base's",
+    )
     events_since: float | None = Field(
         None, ge=0.0, le=MAX_TIMESTAMP, description="only events at or after this timestamp"
     )

@@ -161,6 +161,9 @@ def finetune(
     reference: Annotated[Path | None, typer.Option(help="reference model for FINEST (default: base)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="method parameter key=value, repeatable")] = None,
     export: Annotated[bool, typer.Option(help="export model.onnx (parity-checked)")] = True,
+    min_item_interactions: Annotated[
+        int | None, typer.Option(min=1, help="new items with this many interactions join the model")
+    ] = None,
 ) -> None:
     """Fine-tune a trained model with a hardening method and write a new artifact."""
     from training.finetune import FinetuneRequest, make_method_config, run_finetune
@@ -169,7 +172,9 @@ def finetune(
     params = parse_overrides(set_ or [])
     with _user_errors():
         epochs = make_method_config(method, params).epochs
-        request = FinetuneRequest(base, method, params, data, fmt, reference, export)
+        request = FinetuneRequest(
+            base, method, params, data, fmt, reference, export, min_item_interactions=min_item_interactions
+        )
         with progress_bar(console) as progress:
             task = progress.add_task(method, total=epochs, info="")
 

@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from steadyrec.core.interactions import InteractionLog, RawInteraction, reindex
+from steadyrec.core.interactions import RawInteraction
 from steadyrec.core.manifest import Manifest
 from steadyrec.core.methods import METHODS, CascadeConfig, RlarmConfig, SaoConfig, make_method_config
 from training.artifact import data_info, load_model, popular_items, write_artifact
 from training.data.splits import Split
 from training.datasets import load_data, make_split
 from training.evaluation.ranking import evaluate
+from training.growth import CatalogGrowth, cooccurrence_weights, grow_catalog, grow_model
 from training.methods.adversarial import AdversarialEpoch
 from training.methods.cascade_at import cascade_finetune
 from training.methods.finest import FinestEpoch, finest_finetune
@@ -46,28 +47,41 @@ class FinetuneRequest:
     export: bool = True
     events: Sequence[RawInteraction] = ()  # fresh interactions appended after the data
     parent: str | None = None  # what the new manifest names as its parent; default: the base path
+    # new items with at least this many interactions in the data join the model (training.growth);
+    # None: the catalog stays the base's and interactions with unknown items are left out
+    min_item_interactions: int | None = None
 
 
 @dataclass(frozen=True)
 class FinetuneOutcome:
     manifest: Manifest
     stages: dict[str, float]  # seconds per stage: load, reference_lists, finetune, evaluate, export
-    dropped_interactions: int  # interactions with items the base model does not know
+    dropped_interactions: int  # interactions with unknown items that did not join the catalog
+    added_items: tuple[str, ...] = ()  # items the model learnt (dataset ids), after the base's
 
 
 def _fine_tuning_data(
     request: FinetuneRequest, manifest: Manifest, items: list[str]
-) -> tuple[InteractionLog, Split, str, int]:
+) -> tuple[CatalogGrowth, Split, str]:
     loaded = load_data(
         request.data or manifest.data.source,
         request.fmt or manifest.data.format,  # type: ignore[arg-type]
         manifest.data.min_interactions,
         extra=request.events,
     )
-    mapped, dropped = reindex(loaded.log, items)
-    if dropped:
-        log.warning("%d interactions with items the base model does not know were left out", dropped)
-    return mapped, make_split(mapped, manifest.data.split), loaded.source, dropped  # type: ignore[arg-type]
+    growth = grow_catalog(loaded.log, items, request.min_item_interactions)
+    if growth.added:
+        log.info("%d new items join the catalog", len(growth.added))
+    if growth.dropped:
+        log.warning("%d interactions with items the model does not know were left out", growth.dropped)
+    return growth, make_split(growth.log, manifest.data.split), loaded.source  # type: ignore[arg-type]
+
+
+def _grown(model: SequentialModel, growth: CatalogGrowth) -> SequentialModel:
+    """``model`` with the growth's new items (their rows from the items they co-occur with)."""
+    if not growth.added:
+        return model
+    return grow_model(model, cooccurrence_weights(growth.log, model.n_items))
 
 
 def _adversarial(
@@ -104,14 +118,17 @@ def run_finetune(
     t0 = time.perf_counter()
     model, manifest, items = load_model(request.base)
     if isinstance(config, CascadeConfig | SaoConfig):
-        mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
+        growth, split, source = _fine_tuning_data(request, manifest, items)
+        model = _grown(model, growth)
         stages = {"load": time.perf_counter() - t0}
         summary = _adversarial(model, split, config, on_epoch)
         stages["finetune"] = summary["wall_s"]
     else:
-        # The base itself is the default reference: its lists are computed before tuning changes it.
+        # The base itself is the default reference: its lists are computed before tuning changes it, over
+        # the items it knows (new items read as absent).
         reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
-        mapped, split, source, dropped = _fine_tuning_data(request, manifest, items)
+        growth, split, source = _fine_tuning_data(request, manifest, items)
+        model = _grown(model, growth)
         stages = {"load": time.perf_counter() - t0}
         if isinstance(config, RlarmConfig):
             result = rlarm_finetune(model, split.train, reference, config, on_epoch=on_epoch)[0]
@@ -134,17 +151,19 @@ def run_finetune(
         "method": request.method,
         "method_config": asdict(config),
         "fresh_events": len(request.events),
-        "dropped_unknown_interactions": dropped,
+        "dropped_unknown_interactions": growth.dropped,
+        "min_item_interactions": request.min_item_interactions,
+        "added_items": len(growth.added),
         **summary,
     }
     t0 = time.perf_counter()
     new = write_artifact(
         out,
         model,
-        item_ids=items,
+        item_ids=growth.item_ids,
         popular=popular_items(split.train),
         data=data_info(
-            mapped,
+            growth.log,
             source=source,
             fmt=request.fmt or manifest.data.format,
             split=split.name,
@@ -158,4 +177,4 @@ def run_finetune(
         export_onnx=export_onnx if request.export else None,
     )
     stages["export"] = time.perf_counter() - t0
-    return FinetuneOutcome(new, {k: round(v, 3) for k, v in stages.items()}, dropped)
+    return FinetuneOutcome(new, {k: round(v, 3) for k, v in stages.items()}, growth.dropped, growth.added)

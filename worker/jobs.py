@@ -164,6 +164,7 @@ def _fine_tune(
         fmt=record.data.get("format"),
         events=events,
         parent=record.base_version,
+        min_item_interactions=record.data.get("min_item_interactions"),
     )
 
     def on_epoch(report: FinestEpoch) -> None:
@@ -190,6 +191,8 @@ def _fine_tune(
         "metrics_protocol": outcome.manifest.metrics_protocol,
         "fresh_events": len(events),
         "dropped_unknown_interactions": outcome.dropped_interactions,
+        "added_items": len(outcome.added_items),
+        "added_items_sample": list(outcome.added_items[:100]),
     }
     return result, stages
 

@@ -119,6 +119,7 @@ def reference_lists(
     for start in range(0, len(seqs), batch_size):
         window = torch.from_numpy(items[start : start + batch_size]).to(device)  # (B, L + 1)
         inputs, targets = causal_pairs(window)  # (B, L) each
+        inputs = inputs.masked_fill(inputs > model.n_items, 0)  # items the reference does not know: absent
         if isinstance(model, CausalModel):
             states = model.encode(inputs)  # (B, L, D)
             scores = states @ model.item_emb.weight[1 : model.n_items + 1].T  # (B, L, N)

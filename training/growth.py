@@ -1,0 +1,97 @@
+"""Catalog growth: a fine-tune learns the items its new data brings, keeping every old item's internal id.
+
+Which items enter: those the base model does not know that appear in at least ``min_interactions``
+interactions of the fine-tuning data (its log plus fresh events); the rest are left out, as before.
+They take the next internal ids (n + 1, n + 2, ...) in the data's item order, so live and candidate
+still compare item for item, and the manifest's item index grows by appending.
+
+How their rows start: every item-indexed tensor of the model (input table, an untied output table, an
+output bias) gets, for each new item, the mean of the rows of the known items it co-occurs with: those
+within ``window`` positions of it in users' sequences, each occurrence counted. A new item whose
+neighbours are all new starts at the mean of the known items' rows. Rows are found by shape: a tensor whose
+first dimension is n_items + s holds padding in row 0 when s >= 1, the items next, and s - 1 special
+rows (BERT4Rec's [mask]) last; those special rows move to the end of the grown tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from steadyrec.core.interactions import InteractionLog, reindex
+from training.models import SequentialModel, build_model, config_dict
+
+__all__ = ["CatalogGrowth", "cooccurrence_weights", "grow_catalog", "grow_model"]
+
+WINDOW = 3  # neighbours on each side whose rows a new item starts from
+
+
+@dataclass(frozen=True)
+class CatalogGrowth:
+    log: InteractionLog  # the data in the grown item index
+    item_ids: tuple[str, ...]  # the base's items, then the added ones
+    added: tuple[str, ...]  # the items that entered
+    dropped: int  # interactions with unknown items below the threshold
+
+
+def grow_catalog(log: InteractionLog, known: Sequence[str], min_interactions: int | None) -> CatalogGrowth:
+    """``log`` in the base's item index, extended by the unknown items with at least ``min_interactions``
+    interactions (None: no growth, every unknown item left out)."""
+    known_set = set(known)
+    added: list[str] = []
+    if min_interactions is not None:
+        counts = log.item_counts()[1:]  # (N_log,) interactions per item of the log's own index
+        added = [
+            item
+            for item, n in zip(log.item_ids, counts, strict=True)
+            if item not in known_set and n >= min_interactions
+        ]
+    item_ids = (*known, *added)
+    mapped, dropped = reindex(log, item_ids)
+    return CatalogGrowth(mapped, item_ids, tuple(added), dropped)
+
+
+def cooccurrence_weights(log: InteractionLog, n_old: int, window: int = WINDOW) -> np.ndarray:
+    """(added, n_old) row weights summing to 1: each new item's known neighbours within ``window`` positions
+    (uniform over the known items when it has none). Internal ids above ``n_old`` are the new items."""
+    n_new = log.n_items - n_old
+    counts = np.zeros((n_new, n_old), dtype=np.float64)
+    for seq in log.sequences:
+        for shift in range(1, window + 1):
+            for a, b in ((seq[:-shift], seq[shift:]), (seq[shift:], seq[:-shift])):
+                pick = (a > n_old) & (b <= n_old)  # a new item beside a known one
+                np.add.at(counts, (a[pick] - n_old - 1, b[pick] - 1), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    uniform = np.full((1, n_old), 1.0 / n_old)
+    return np.where(totals > 0, counts / np.maximum(totals, 1.0), uniform)
+
+
+@torch.no_grad()
+def grow_model(model: SequentialModel, weights: np.ndarray) -> SequentialModel:
+    """A copy of ``model`` with ``len(weights)`` more items, their rows in every item-indexed tensor
+    started as ``weights @ known rows``; every other tensor copied as it is."""
+    n_old, n_add = model.n_items, len(weights)
+    grown = build_model(model.kind, n_old + n_add, config_dict(model))
+    mix = torch.as_tensor(weights, dtype=torch.float32)  # (added, n_old)
+    target = grown.state_dict()
+    for name, old in model.state_dict().items():
+        new = target[name]
+        if new.shape == old.shape:
+            new.copy_(old)
+            continue
+        special = old.shape[0] - n_old  # 0: items only; 1: padding row first; 2: padding first, one row last
+        if new.shape[0] - old.shape[0] != n_add or new.shape[1:] != old.shape[1:] or not 0 <= special <= 2:
+            raise ValueError(f"cannot grow {name}: {tuple(old.shape)} -> {tuple(new.shape)}")
+        lead = 1 if special >= 1 else 0
+        items = old[lead : lead + n_old]  # (n_old, ...)
+        new[: lead + n_old] = old[: lead + n_old]
+        new[lead + n_old : lead + n_old + n_add] = (mix.to(items.dtype) @ items.reshape(n_old, -1)).reshape(
+            n_add, *items.shape[1:]
+        )
+        new[lead + n_old + n_add :] = old[lead + n_old :]  # special rows keep their place at the end
+    grown.load_state_dict(target)
+    grown.train(model.training)
+    return grown
