@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Brings the docker compose deployment up and walks the README's "Deployment with docker compose" flow
+# Brings the docker compose deployment up and walks docs/deploy.md's "Deployment with docker compose" flow
 # against it, as a user would: build, up --wait, copy a small trained artifact and its dataset into the
 # volumes, register it as live, restart the API with the seed log, POST /events, POST /jobs/finetune,
 # poll the job to success, canary, promote, then down -v. Exits 0 with "skipped: ..." where no Docker
@@ -162,4 +162,4 @@ echo
 
 say "9/9 down -v"
 status=0
-say "passed: the README's compose walk-through works on this engine ($(docker version -f '{{.Server.Version}}'), $(docker compose version --short))"
+say "passed: the compose walk-through of docs/deploy.md works on this engine ($(docker version -f '{{.Server.Version}}'), $(docker compose version --short))"

@@ -304,7 +304,7 @@ def serve(
         bool, typer.Option(help="a log line per request (off: it costs a noticeable share of a 1 ms request)")
     ] = False,
 ) -> None:
-    """Run the HTTP service (settings from STEADYREC_* environment variables; see the README)."""
+    """Run the HTTP service (settings from STEADYREC_* environment variables; see docs/service.md, "Settings")."""
     import uvicorn
 
     uvicorn.run(

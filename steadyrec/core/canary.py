@@ -10,7 +10,7 @@ The history is excluded from that ranking or not as the live model's manifest sa
 were ranked (``heldout_exclude_history`` overrides it): where users repeat items, the hidden item is
 often one they had before.
 
-Default thresholds, argued from measured floors (README, "Canary, promotion and rollback", "Why these
+Default thresholds, argued from measured floors (docs/service.md, "Canary, promotion and rollback", "Why these
 defaults"): two from-scratch retrains of SASRec on foursquare with different seeds agree only to mean
 RBO 0.566 / Jaccard@10 0.384, while the same training on data with 0.1% of interactions deleted agrees
 to 0.927 / 0.863. The gate sits between the two, closer to the steady side: mean RBO >= 0.80, mean

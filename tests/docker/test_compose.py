@@ -20,8 +20,8 @@ def compose(name: str) -> dict:
     return yaml.safe_load((DOCKER / name).read_text())
 
 
-def readme_compose_section() -> str:
-    text = (ROOT / "README.md").read_text()
+def compose_walk_through() -> str:
+    text = (ROOT / "docs" / "deploy.md").read_text()
     start = text.index("## Deployment with docker compose")
     end = text.index("\n## ", start + 1)
     return text[start:end]
@@ -152,8 +152,8 @@ def test_smoke_script_skips_cleanly_without_a_docker_engine(tmp_path: Path) -> N
     assert "skipped: no docker engine" in result.stdout
 
 
-def test_readme_walk_through_uses_compose_v2_and_the_gate_s_own_settings() -> None:
-    section = readme_compose_section()
+def test_the_deploy_walk_through_uses_compose_v2_and_the_gate_s_own_settings() -> None:
+    section = compose_walk_through()
     assert "Compose v2" in section and "docker-compose " not in section
     assert "docker compose -f docker/docker-compose.yml" in section
     assert '"epochs": 20' not in section  # 20 epochs builds a candidate the default gate rejects
