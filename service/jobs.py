@@ -85,6 +85,7 @@ async def submit_job(body: FinetuneJobRequest, settings: Settings, jobs: JobStor
         run_canary=body.run_canary,
         canary_policy=body.canary_policy,
         canary_samples=body.canary_samples,
+        promote_if_passed=body.promote_if_passed,
         time_limit_s=time_limit,
         progress={"epoch": 0, "epochs": config.epochs},
     )

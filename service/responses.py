@@ -17,6 +17,7 @@ __all__ = [
     "HealthResponse",
     "NoiseFloorFigures",
     "PromoteResponse",
+    "PromotionDecision",
     "ReadyResponse",
     "RollbackResponse",
     "ShadowCompareResponse",
@@ -120,6 +121,16 @@ class CanaryVerdict(BaseModel):
     passed: bool
     failures: list[str]
     figures: VerdictFigures
+    promotion: PromotionDecision | None = Field(None, description="a job's automatic promotion decision")
+
+
+class PromotionDecision(BaseModel):
+    """What a job with ``promote_if_passed`` decided after its canary, and why."""
+
+    promoted: bool
+    reason: str
+    previous: str | None = Field(None, description="the version live before, when promoted")
+    at: str | None = None
 
 
 class VerdictSummary(BaseModel):
@@ -131,3 +142,4 @@ class VerdictSummary(BaseModel):
     live: str | None = None
     created_at: str | None = None
     failures: list[str] = Field(default_factory=list)
+    promotion: PromotionDecision | None = Field(None, description="a job's automatic promotion decision")

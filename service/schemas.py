@@ -203,12 +203,25 @@ class FinetuneJobRequest(BaseModel):
         default_factory=dict, description="CanaryPolicy fields for run_canary; the default policy otherwise"
     )
     canary_samples: int = Field(1000, ge=1, le=50_000, description="users replayed by run_canary (most recent)")
+    promote_if_passed: StrictBool = Field(
+        False,
+        description="make the candidate live when its canary passes (needs run_canary); a failed gate never "
+        "promotes, and the decision with its reasons is recorded in the result and with the version",
+    )
     time_limit_s: float | None = Field(
         None,
         gt=0,
         description="end the job as failed after this many seconds; at most (and by default) the "
         "server's STEADYREC_JOB_TIME_LIMIT_S",
     )
+
+    @model_validator(mode="after")
+    def _promotion_needs_a_stored_verdict(self) -> FinetuneJobRequest:
+        if self.promote_if_passed and not self.run_canary:
+            raise ValueError("promote_if_passed needs run_canary: the canary decides the promotion")
+        if self.promote_if_passed and self.canary_policy.get("dry_run") is True:
+            raise ValueError("promote_if_passed needs a stored verdict; a dry_run canary stores none")
+        return self
 
 
 class JobResponse(BaseModel):
@@ -221,6 +234,7 @@ class JobResponse(BaseModel):
     run_canary: bool
     canary_policy: dict[str, Any]
     canary_samples: int
+    promote_if_passed: bool
     time_limit_s: float | None = Field(description="seconds the job may run")
     created_at: float
     started_at: float | None

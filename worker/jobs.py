@@ -9,7 +9,8 @@ when the job was cancelled meanwhile (during the last epoch, the evaluation or t
 job discards its staging folder and leaves no version and no alias. From ``publishing`` on, a cancel is
 refused: the candidate is verified, renamed into the registry and set as ``candidate``; with
 ``run_canary`` the gate of ``POST /models/{version}/canary`` judges it against the model live at that
-moment and the verdict is stored with the version. The live alias is never touched.
+moment and the verdict is stored with the version. The live alias changes only with
+``promote_if_passed``, when that verdict passed against the model still live.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from steadyrec.core.canary import CanaryPolicy, canary_verdict
 from steadyrec.core.event_log import EventLog
 from steadyrec.core.interactions import RawInteraction
 from steadyrec.core.jobs import FINAL_STATES, JobRecord, JobStore
+from steadyrec.core.manifest import utc_now
 from steadyrec.core.methods import make_method_config
 from steadyrec.core.onnx_model import load_version
 from steadyrec.core.registry import RegistryStore
@@ -123,6 +125,8 @@ def run_job(job_id: str, settings: SharedSettings, store: JobStore) -> dict[str,
             t = time.perf_counter()
             result["canary"] = _canary(record, settings, registry, version)
             timings["canary"] = round(time.perf_counter() - t, 3)
+            if record.promote_if_passed:
+                result["promotion"] = _promote(job_id, registry, version, result["canary"])
         store.patch(job_id, result=result, timings=timings, finished_at=time.time())
         store.transition(job_id, "succeeded", {"publishing"})
         return result
@@ -230,3 +234,29 @@ def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore
         "ndcg@10_candidate": accuracy.get("ndcg@10_candidate"),
         "stored": not policy.dry_run,
     }
+
+
+def _promote(job_id: str, registry: RegistryStore, version: str, canary: dict[str, Any]) -> dict[str, Any]:
+    """Make ``version`` live when its canary passed against the model that is still live; the decision and
+    its reasons go into the job's result and the version's stored verdict."""
+    live = registry.aliases().get("live")
+    if not canary["passed"]:
+        decision = {"promoted": False, "reason": "the canary failed: " + "; ".join(canary["failures"])}
+    elif live != canary["live"]:
+        decision = {"promoted": False, "reason": f"live changed from {canary['live']!r} to {live!r} during the canary"}
+    else:
+        registry.set_alias("live", version, reason=f"promoted by job {job_id}: its canary passed")
+        registry.set_alias("candidate", None, reason=f"promoted to live by job {job_id}")
+        decision = {"promoted": True, "reason": "the canary passed", "previous": live}
+    decision["at"] = utc_now()
+    verdict = registry.verdict(version)
+    if verdict is not None:
+        registry.write_verdict(version, {**verdict, "promotion": decision})
+    log.info(
+        "job %s: %s %s (%s)",
+        job_id,
+        "promoted" if decision["promoted"] else "did not promote",
+        version,
+        decision["reason"],
+    )
+    return decision

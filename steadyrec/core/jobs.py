@@ -39,6 +39,7 @@ class JobRecord(BaseModel):
     run_canary: bool = False
     canary_policy: dict[str, Any] = Field(default_factory=dict)  # CanaryPolicy fields; defaults otherwise
     canary_samples: int = 1000  # replayed users
+    promote_if_passed: bool = False  # make the candidate live when its canary passes
     time_limit_s: float | None = None  # None: the worker's job_time_limit_s
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None

@@ -73,6 +73,15 @@ async def test_cancelling_a_queued_job_and_then_again(client) -> None:
             {"method": "finest", "canary_policy": {"min_rbo": 0.5}}, 422, "min_rbo", id="canary-policy-unknown"
         ),
         pytest.param({"method": "finest", "canary_samples": 0}, 422, "canary_samples", id="canary-samples-zero"),
+        pytest.param(
+            {"method": "finest", "promote_if_passed": True}, 422, "needs run_canary", id="promotion-without-gate"
+        ),
+        pytest.param(
+            {"method": "finest", "run_canary": True, "promote_if_passed": True, "canary_policy": {"dry_run": True}},
+            422,
+            "stored verdict",
+            id="promotion-on-a-dry-run",
+        ),
         pytest.param({"method": "finest", "colour": "red"}, 422, "colour", id="unknown-field"),
         pytest.param({}, 422, "method", id="missing-method"),
     ],

@@ -124,3 +124,33 @@ def test_a_job_learns_the_new_items_of_its_fresh_events(world) -> None:
     assert result is not None and result["added_items"] == 1 and result["added_items_sample"] == ["new-item"]
     version = RegistryStore(settings.models_dir).path(f"cand-{record.id}")
     assert read_items(version, read_manifest(version))[-1] == "new-item"
+
+
+PASSING = {"min_samples": 1, "min_mean_rbo": 0.0, "min_mean_jaccard": 0.0, "min_p10_rbo": 0.0, "ndcg_delta": 1.0}
+
+
+def test_a_job_promotes_a_candidate_whose_canary_passes(world) -> None:
+    settings, store, record = _job(
+        world, params=FAST, run_canary=True, promote_if_passed=True, canary_policy={**PASSING, "bootstrap": 0}
+    )
+    result = run_job(record.id, settings, store)
+    assert result is not None and result["canary"]["passed"] is True
+    assert result["promotion"]["promoted"] is True and result["promotion"]["previous"] == "v1"
+    registry = RegistryStore(settings.models_dir)
+    assert registry.aliases() == {"live": f"cand-{record.id}"}  # promoted, and no longer a candidate
+    verdict = registry.verdict(f"cand-{record.id}")
+    assert verdict is not None and verdict["promotion"]["reason"] == "the canary passed"
+    assert registry.history()[-2]["reason"] == f"promoted by job {record.id}: its canary passed"
+
+
+def test_a_job_never_promotes_a_candidate_whose_canary_fails(world) -> None:
+    settings, store, record = _job(
+        world, params=FAST, run_canary=True, promote_if_passed=True, canary_policy={"min_samples": 50_000}
+    )
+    result = run_job(record.id, settings, store)
+    assert result is not None and result["canary"]["passed"] is False
+    decision = result["promotion"]
+    assert decision["promoted"] is False and decision["reason"].startswith("the canary failed: only ")
+    registry = RegistryStore(settings.models_dir)
+    assert registry.aliases() == {"live": "v1", "candidate": f"cand-{record.id}"}
+    assert registry.verdict(f"cand-{record.id}")["promotion"]["promoted"] is False  # type: ignore[index]
