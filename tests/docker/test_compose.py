@@ -126,7 +126,7 @@ def test_dockerignore_sends_only_what_the_images_copy() -> None:
         "runs/v1/weights.safetensors",
         "artifacts/x",
         ".git/config",
-        "benchmarks/results/x.md",
+        "benchmarks/cascade/results/x.md",
         "tests/conftest.py",
         "training/__pycache__/x.pyc",
         "steadyrec.egg-info/PKG-INFO",

@@ -7,7 +7,7 @@ position is an instance and one pass serves both loss terms. A bidirectional mod
 the next item only by appending a mask, so its instance is the last item of each window, scored in a
 second pass: without dropout (as at inference, where its reference list came from), with only the
 appended mask's query in the last layer and only the 2K reference items scored (about 0.4 of a plain
-pass; benchmarks/results/finest-cost.md).
+pass; benchmarks/finest/results/finest-cost.md).
 Steps 2-5, every epoch: sample a ratio R of the training interactions and perturb each by deletion,
 replacement or insertion of the least popular item with equal probability (lines 4-5); train on the
 next-item loss of the perturbed data (line 6, Eq. 1) plus λ times the rank-preserving regulariser
