@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.batcher import MicroBatcher
 from service.errors import Unauthorized
 from service.event_store import EventStore
+from service.hit_rate import HitRate
 from service.metrics import Metrics
 from service.mirror import ShadowMirror
 from service.registry import ModelRegistry
@@ -38,6 +39,7 @@ class AppState:
     jobs: JobStore
     celery: Celery
     mirror: ShadowMirror
+    hits: HitRate
     events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 

@@ -17,6 +17,7 @@ from service.dependencies import AppState
 from service.errors import install_handlers
 from service.event_store import EventStore
 from service.fast_path import RecommendFastPath
+from service.hit_rate import HitRate
 from service.metrics import Metrics
 from service.middleware import LimitsAndMetrics
 from service.mirror import PairLog, ShadowMirror
@@ -85,8 +86,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pairs = PairLog(settings.redis_url, settings.state_dir / "shadow_pairs.jsonl")
         mirror = ShadowMirror(registry, metrics, pairs, settings.shadow_sample_rate, settings.shadow_queue_size)
         mirror.start()
+        hits = HitRate(
+            metrics.registry,
+            sample_rate=settings.hit_rate_sample_rate,
+            horizon_s=settings.hit_rate_horizon_s,
+            capacity=settings.hit_rate_capacity,
+        )
         app.state.steadyrec = AppState(
-            settings, registry, events, batcher, metrics, event_log, job_store, celery, mirror
+            settings, registry, events, batcher, metrics, event_log, job_store, celery, mirror, hits
         )
         watcher = asyncio.get_running_loop().create_task(_watch_aliases(registry, settings.alias_poll_s))
         try:

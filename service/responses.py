@@ -16,6 +16,7 @@ __all__ = [
     "GroupFigures",
     "HealthResponse",
     "NoiseFloorFigures",
+    "OnlineHitRate",
     "PromoteResponse",
     "PromotionDecision",
     "ReadyResponse",
@@ -143,3 +144,13 @@ class VerdictSummary(BaseModel):
     created_at: str | None = None
     failures: list[str] = Field(default_factory=list)
     promotion: PromotionDecision | None = Field(None, description="a job's automatic promotion decision")
+
+
+class OnlineHitRate(BaseModel):
+    """Lists this replica served with a version to stored users, and how often the user's next event (within
+    the horizon) was one of the listed items."""
+
+    served: int
+    judged: int = Field(description="served lists followed by an event of the user within the horizon")
+    hits: int = Field(description="judged lists that held the event's item")
+    hit_rate: float | None = Field(description="hits / judged; null before any list was judged")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
-from service.responses import VerdictSummary
+from service.responses import OnlineHitRate, VerdictSummary
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -87,6 +87,7 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     aliases: list[str]
     verdict: VerdictSummary | None = None
+    online: OnlineHitRate = Field(description="what this replica served with it and how often users took it")
 
 
 class ModelsResponse(BaseModel):

@@ -39,6 +39,9 @@ class Settings(SharedSettings):
     shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of /recommend also scored by the candidate
     shadow_queue_size: int = Field(1000, ge=1)  # mirror backlog; beyond it samples are dropped and counted
     alias_poll_s: float = Field(2.0, gt=0)  # how often aliases.json is checked for changes by other processes
+    hit_rate_sample_rate: float = Field(1.0, ge=0.0, le=1.0)  # share of user_id answers remembered for the hit rate
+    hit_rate_horizon_s: float = Field(86_400.0, gt=0)  # a later event judges a served list within this time
+    hit_rate_capacity: int = Field(100_000, ge=1)  # users whose latest served list is remembered (LRU)
 
     @field_validator("ort_spinning", mode="before")
     @classmethod

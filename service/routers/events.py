@@ -19,4 +19,6 @@ async def post_events(body: EventsRequest, state: StateDep) -> EventsResponse:
     async with state.events_lock:
         await asyncio.to_thread(state.event_log.append, events)
         state.events.add(events)
+    for event in events:  # in time order: a user's first event judges the list served to them
+        state.hits.interacted(event.user, event.item)
     return EventsResponse(accepted=len(events), users=len({e.user for e in events}))

@@ -9,10 +9,12 @@ from fastapi.responses import HTMLResponse
 
 from service.dependencies import Authorized, StateDep
 from service.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from service.hit_rate import VersionCounts
 from service.report import render_report
 from service.responses import (
     AliasResponse,
     CanaryVerdict,
+    OnlineHitRate,
     PromoteResponse,
     RollbackResponse,
     VerdictSummary,
@@ -50,6 +52,7 @@ async def list_models(state: StateDep) -> ModelsResponse:
                 metrics=manifest.metrics,
                 aliases=[a for a, v in aliases.items() if v == version],
                 verdict=_verdict_summary(store.verdict(version)),
+                online=_online(state.hits.counts(version)),
             )
         )
     return ModelsResponse(models=models, aliases=aliases, loaded=state.registry.loaded())
@@ -62,6 +65,10 @@ async def set_alias(alias: str, body: AliasRequest, state: StateDep) -> AliasRes
         raise NotFound(f"unknown alias {alias[:40]!r}; expected 'live' or 'candidate'")
     model = await state.registry.set_alias(alias, body.version, body.reason)
     return AliasResponse(alias=alias, version=model.version)
+
+
+def _online(counts: VersionCounts) -> OnlineHitRate:
+    return OnlineHitRate(served=counts.served, judged=counts.judged, hits=counts.hits, hit_rate=counts.hit_rate)
 
 
 def _verdict_summary(verdict: dict[str, Any] | None) -> VerdictSummary | None:

@@ -13,6 +13,8 @@ async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
     """A validated request's JSON answer; offers it to the shadow mirror when sampled."""
     model = state.registry.live()  # one reference for the whole request: a swap never mixes models
     response = await recommend(body, model, state.batcher, state.events, state.settings)
+    if body.user_id is not None:  # a stored user: their next event can judge this list (online hit rate)
+        state.hits.served(body.user_id, [r.item for r in response.items], model.version)
     if response.fallback:
         state.metrics.fallbacks.inc()
     elif body.exclude_seen and body.candidates is None and body.exclude is None and state.mirror.wants_sample():
