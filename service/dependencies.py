@@ -20,6 +20,7 @@ from service.metrics import Metrics
 from service.mirror import ShadowMirror
 from service.registry import ModelRegistry
 from service.settings import Settings, get_settings
+from service.watch import ServingStats
 from steadyrec.core.event_log import EventLog
 from steadyrec.core.jobs import JobStore
 
@@ -40,6 +41,7 @@ class AppState:
     celery: Celery
     mirror: ShadowMirror
     hits: HitRate
+    serving: ServingStats
     events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 

@@ -86,6 +86,7 @@ async def submit_job(body: FinetuneJobRequest, settings: Settings, jobs: JobStor
         canary_policy=body.canary_policy,
         canary_samples=body.canary_samples,
         promote_if_passed=body.promote_if_passed,
+        watch=body.watch.model_dump() if body.watch is not None else None,
         time_limit_s=time_limit,
         progress={"epoch": 0, "epochs": config.epochs},
     )

@@ -25,6 +25,7 @@ from service.registry import ModelRegistry
 from service.routers import events, health, jobs, models, recommend, shadow
 from service.schemas import ERROR_RESPONSES
 from service.settings import Settings, get_settings
+from service.watch import PromotionWatch, ServingStats
 from steadyrec.core.event_log import EventLog
 from steadyrec.core.job_queue import ensure_state_dir, make_celery
 from steadyrec.core.jobs import open_job_store
@@ -35,12 +36,14 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-async def _watch_aliases(registry: ModelRegistry, every_s: float) -> None:
-    """Pick up alias changes made by other processes (a worker's candidate, another replica's promotion)."""
+async def _watch_aliases(registry: ModelRegistry, watch: PromotionWatch, every_s: float) -> None:
+    """Pick up alias changes made by other processes (a worker's candidate or promotion, another replica's
+    promotion), and watch a model a job promoted."""
     while True:
         await asyncio.sleep(every_s)
         try:
             await registry.refresh()
+            await watch.check()
         except Exception:  # a bad file on disk must not stop the watcher
             log.exception("could not refresh model aliases")
 
@@ -92,10 +95,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             horizon_s=settings.hit_rate_horizon_s,
             capacity=settings.hit_rate_capacity,
         )
+        serving = ServingStats()
         app.state.steadyrec = AppState(
-            settings, registry, events, batcher, metrics, event_log, job_store, celery, mirror, hits
+            settings, registry, events, batcher, metrics, event_log, job_store, celery, mirror, hits, serving
         )
-        watcher = asyncio.get_running_loop().create_task(_watch_aliases(registry, settings.alias_poll_s))
+        watch = PromotionWatch(registry, serving, hits)
+        await watch.check()  # the live version at start-up: what a later promotion is compared with
+        watcher = asyncio.get_running_loop().create_task(_watch_aliases(registry, watch, settings.alias_poll_s))
         try:
             yield
         finally:

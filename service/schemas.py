@@ -31,6 +31,7 @@ __all__ = [
     "ScoredItem",
     "ShadowItem",
     "ShadowRequest",
+    "WatchPolicy",
 ]
 
 MAX_K = 1000  # hard cap in the schema; the settings' max_k (default 100) is the working limit
@@ -184,6 +185,19 @@ class JobData(BaseModel):
         return self
 
 
+class WatchPolicy(BaseModel):
+    """The thresholds of the watch after an automatic promotion, declared in the job body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(600.0, ge=1.0, le=7 * 86_400.0, description="how long the new live model is watched")
+    min_requests: int = Field(100, ge=1, le=10_000_000, description="fewer served requests: not judged")
+    max_error_rate: float = Field(0.01, ge=0.0, le=1.0, description="error-rate increase over the previous model")
+    max_p99_ratio: float = Field(1.5, ge=1.0, le=100.0, description="p99 scoring latency over the previous model's")
+    max_hit_rate_drop: float = Field(0.05, ge=0.0, le=1.0, description="online hit-rate drop below the previous's")
+    min_judged: int = Field(100, ge=1, le=10_000_000, description="judged lists needed to compare hit rates")
+
+
 class FinetuneJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -209,6 +223,11 @@ class FinetuneJobRequest(BaseModel):
         description="make the candidate live when its canary passes (needs run_canary); a failed gate never "
         "promotes, and the decision with its reasons is recorded in the result and with the version",
     )
+    watch: WatchPolicy | None = Field(
+        None,
+        description="after an automatic promotion, watch the new live model against the previous one and roll "
+        "it back on its own past these thresholds (needs promote_if_passed); null: no watch",
+    )
     time_limit_s: float | None = Field(
         None,
         gt=0,
@@ -218,6 +237,8 @@ class FinetuneJobRequest(BaseModel):
 
     @model_validator(mode="after")
     def _promotion_needs_a_stored_verdict(self) -> FinetuneJobRequest:
+        if self.watch is not None and not self.promote_if_passed:
+            raise ValueError("watch needs promote_if_passed: only an automatic promotion is watched")
         if self.promote_if_passed and not self.run_canary:
             raise ValueError("promote_if_passed needs run_canary: the canary decides the promotion")
         if self.promote_if_passed and self.canary_policy.get("dry_run") is True:
@@ -236,6 +257,7 @@ class JobResponse(BaseModel):
     canary_policy: dict[str, Any]
     canary_samples: int
     promote_if_passed: bool
+    watch: dict[str, Any] | None = Field(None, description="the watch policy after an automatic promotion")
     time_limit_s: float | None = Field(description="seconds the job may run")
     created_at: float
     started_at: float | None

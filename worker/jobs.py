@@ -126,7 +126,7 @@ def run_job(job_id: str, settings: SharedSettings, store: JobStore) -> dict[str,
             result["canary"] = _canary(record, settings, registry, version)
             timings["canary"] = round(time.perf_counter() - t, 3)
             if record.promote_if_passed:
-                result["promotion"] = _promote(job_id, registry, version, result["canary"])
+                result["promotion"] = _promote(job_id, registry, version, result["canary"], record.watch)
         store.patch(job_id, result=result, timings=timings, finished_at=time.time())
         store.transition(job_id, "succeeded", {"publishing"})
         return result
@@ -236,9 +236,12 @@ def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore
     }
 
 
-def _promote(job_id: str, registry: RegistryStore, version: str, canary: dict[str, Any]) -> dict[str, Any]:
+def _promote(
+    job_id: str, registry: RegistryStore, version: str, canary: dict[str, Any], watch: dict[str, Any] | None
+) -> dict[str, Any]:
     """Make ``version`` live when its canary passed against the model that is still live; the decision and
-    its reasons go into the job's result and the version's stored verdict."""
+    its reasons go into the job's result and the version's stored verdict, with the ``watch`` policy the
+    service then applies (service.watch)."""
     live = registry.aliases().get("live")
     if not canary["passed"]:
         decision = {"promoted": False, "reason": "the canary failed: " + "; ".join(canary["failures"])}
@@ -247,10 +250,10 @@ def _promote(job_id: str, registry: RegistryStore, version: str, canary: dict[st
     else:
         registry.set_alias("live", version, reason=f"promoted by job {job_id}: its canary passed")
         registry.set_alias("candidate", None, reason=f"promoted to live by job {job_id}")
-        decision = {"promoted": True, "reason": "the canary passed", "previous": live}
+        decision = {"promoted": True, "reason": "the canary passed", "previous": live, "watch": watch}
     decision["at"] = utc_now()
     verdict = registry.verdict(version)
-    if verdict is not None:
+    if verdict is not None:  # written before the alias changes, so a watching service finds the policy
         registry.write_verdict(version, {**verdict, "promotion": decision})
     log.info(
         "job %s: %s %s (%s)",

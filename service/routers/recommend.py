@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Response
 
 from service.dependencies import AppState, StateDep
+from service.errors import ServiceError
 from service.recommending import recommend
 from service.schemas import RecommendRequest, RecommendResponse
 
@@ -12,7 +15,15 @@ router = APIRouter(tags=["recommend"])
 async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
     """A validated request's JSON answer; offers it to the shadow mirror when sampled."""
     model = state.registry.live()  # one reference for the whole request: a swap never mixes models
-    response = await recommend(body, model, state.batcher, state.events, state.settings)
+    started = time.perf_counter()
+    try:
+        response = await recommend(body, model, state.batcher, state.events, state.settings)
+    except ServiceError:
+        raise  # the client's doing (unknown user, limits), not the model's
+    except Exception:
+        state.serving.observe(model.version, time.perf_counter() - started, error=True)
+        raise
+    state.serving.observe(model.version, time.perf_counter() - started, error=False)
     if body.user_id is not None:  # a stored user: their next event can judge this list (online hit rate)
         state.hits.served(body.user_id, [r.item for r in response.items], model.version)
     if response.fallback:

@@ -82,6 +82,13 @@ async def test_cancelling_a_queued_job_and_then_again(client) -> None:
             "stored verdict",
             id="promotion-on-a-dry-run",
         ),
+        pytest.param({"method": "finest", "watch": {}}, 422, "needs promote_if_passed", id="watch-without-promotion"),
+        pytest.param(
+            {"method": "finest", "run_canary": True, "promote_if_passed": True, "watch": {"window_s": 0}},
+            422,
+            "window_s",
+            id="watch-window-zero",
+        ),
         pytest.param({"method": "finest", "colour": "red"}, 422, "colour", id="unknown-field"),
         pytest.param({}, 422, "method", id="missing-method"),
     ],

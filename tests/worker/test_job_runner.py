@@ -130,11 +130,18 @@ PASSING = {"min_samples": 1, "min_mean_rbo": 0.0, "min_mean_jaccard": 0.0, "min_
 
 
 def test_a_job_promotes_a_candidate_whose_canary_passes(world) -> None:
+    watch = {"window_s": 600.0, "min_requests": 100}
     settings, store, record = _job(
-        world, params=FAST, run_canary=True, promote_if_passed=True, canary_policy={**PASSING, "bootstrap": 0}
+        world,
+        params=FAST,
+        run_canary=True,
+        promote_if_passed=True,
+        canary_policy={**PASSING, "bootstrap": 0},
+        watch=watch,
     )
     result = run_job(record.id, settings, store)
     assert result is not None and result["canary"]["passed"] is True
+    assert result["promotion"]["watch"] == watch  # what the service's watch reads from the verdict
     assert result["promotion"]["promoted"] is True and result["promotion"]["previous"] == "v1"
     registry = RegistryStore(settings.models_dir)
     assert registry.aliases() == {"live": f"cand-{record.id}"}  # promoted, and no longer a candidate
