@@ -96,7 +96,14 @@ ENDPOINTS: list[Endpoint] = [
         "/jobs/finetune",
         "/jobs/finetune",
         FinetuneJobRequest,
-        {"method": "finest", "data": {"source": "base", "include_events": True}},
+        # a valid body that uses every section, so each field's own refusal is what a case meets
+        {
+            "method": "finest",
+            "data": {"source": "base", "include_events": True},
+            "run_canary": True,
+            "promote_if_passed": True,
+            "watch": {"window_s": 60.0},
+        },
     ),
     Endpoint("DELETE", "/jobs/{id}", "/jobs/does-not-exist", param="job"),
     Endpoint("POST", "/shadow/compare", "/shadow/compare", ShadowRequest, {"requests": [{"items": ["i1"]}], "k": 5}),
