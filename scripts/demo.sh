@@ -49,6 +49,6 @@ eval "$cmd"
 echo
 echo "[demo] a FINEST fine-tune job of the live model (answers 202 with the job id; GET /jobs/ID to follow it):"
 echo "  curl -s -X POST http://127.0.0.1:$PORT/jobs/finetune -H \"Authorization: Bearer \$(cat var/token)\" \\"
-echo "       -H 'Content-Type: application/json' -d '{\"method\": \"finest\", \"params\": {\"epochs\": 5}}'"
+echo "       -H 'Content-Type: application/json' -d '{\"method\": \"finest\", \"run_canary\": true}'"
 echo "[demo] Ctrl-C to stop."
 wait $server

@@ -7,13 +7,12 @@ import asyncio
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.event_store import EventStore
 from service.registry import ModelRegistry
 from service.schemas import ShadowRequest
 from steadyrec.core.canary import CanaryPolicy, canary_verdict, compare, summarise
+from steadyrec.core.canary import policy_from as canary_policy
 from steadyrec.core.manifest import ArtifactError
 from steadyrec.core.onnx_model import LoadedModel, load_version
 
@@ -26,10 +25,9 @@ DEFAULT_REPLAY = 500  # users compared when a shadow request names neither reque
 
 def policy_from(values: dict[str, Any]) -> CanaryPolicy:
     try:
-        return CanaryPolicy.model_validate(values)
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg']}" for e in err.errors())
-        raise InvalidRequest(f"invalid canary policy: {problems}") from None
+        return canary_policy(values)
+    except ValueError as err:
+        raise InvalidRequest(str(err)) from None
 
 
 def _histories(body: ShadowRequest, events: EventStore) -> list[list[str]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steadyrec.core.manifest import utc_now
 from steadyrec.core.onnx_model import LoadedModel, top_k
@@ -39,6 +39,7 @@ __all__ = [
     "gate",
     "heldout_excludes_history",
     "heldout_ndcg",
+    "policy_from",
     "summarise",
 ]
 
@@ -227,6 +228,15 @@ def gate(
     if "accuracy" in outcome["figures"]:
         outcome["figures"]["accuracy"]["history_excluded"] = exclude
     return outcome
+
+
+def policy_from(values: dict[str, Any]) -> CanaryPolicy:
+    """A policy from plain data; ValueError naming every bad field."""
+    try:
+        return CanaryPolicy.model_validate(values)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"invalid canary policy: {problems}") from None
 
 
 def heldout_excludes_history(policy: CanaryPolicy, live: LoadedModel) -> bool:

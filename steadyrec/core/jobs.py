@@ -41,6 +41,7 @@ class JobRecord(BaseModel):
     canary_samples: int = 1000  # replayed users
     promote_if_passed: bool = False  # make the candidate live when its canary passes
     watch: dict[str, Any] | None = None  # the service's watch policy after an automatic promotion
+    schedule: str | None = None  # the schedule that made the job, if one did
     time_limit_s: float | None = None  # None: the worker's job_time_limit_s
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None
