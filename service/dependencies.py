@@ -23,6 +23,7 @@ from service.settings import Settings, get_settings
 from service.watch import ServingStats
 from steadyrec.core.event_log import EventLog
 from steadyrec.core.jobs import JobStore
+from steadyrec.core.schedules import ScheduleStore
 
 __all__ = ["AppState", "Authorized", "SettingsDep", "StateDep", "require_token"]
 
@@ -42,6 +43,7 @@ class AppState:
     mirror: ShadowMirror
     hits: HitRate
     serving: ServingStats
+    schedules: ScheduleStore
     events_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one durable append at a time
 
 

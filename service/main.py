@@ -22,7 +22,7 @@ from service.metrics import Metrics
 from service.middleware import LimitsAndMetrics
 from service.mirror import PairLog, ShadowMirror
 from service.registry import ModelRegistry
-from service.routers import events, health, jobs, models, recommend, shadow
+from service.routers import events, health, jobs, models, recommend, schedules, shadow
 from service.schemas import ERROR_RESPONSES
 from service.settings import Settings, get_settings
 from service.watch import PromotionWatch, ServingStats
@@ -30,6 +30,7 @@ from steadyrec.core.event_log import EventLog
 from steadyrec.core.job_queue import ensure_state_dir, make_celery
 from steadyrec.core.jobs import open_job_store
 from steadyrec.core.onnx_model import SessionConfig
+from steadyrec.core.schedules import open_schedule_store
 
 __all__ = ["create_app"]
 
@@ -97,7 +98,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         serving = ServingStats()
         app.state.steadyrec = AppState(
-            settings, registry, events, batcher, metrics, event_log, job_store, celery, mirror, hits, serving
+            settings,
+            registry,
+            events,
+            batcher,
+            metrics,
+            event_log,
+            job_store,
+            celery,
+            mirror,
+            hits,
+            serving,
+            open_schedule_store(settings),
         )
         watch = PromotionWatch(registry, serving, hits)
         await watch.check()  # the live version at start-up: what a later promotion is compared with
@@ -122,6 +134,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes)
 
-    for router in (recommend.router, events.router, jobs.router, shadow.router, models.router, health.router):
+    for router in (
+        recommend.router,
+        events.router,
+        jobs.router,
+        schedules.router,
+        shadow.router,
+        models.router,
+        health.router,
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from steadyrec.core.job_spec import FinetuneJobRequest
+from steadyrec.core.schedules import Trigger
+
 __all__ = [
     "AccuracyFigures",
     "AliasResponse",
@@ -15,12 +18,16 @@ __all__ = [
     "Distribution",
     "GroupFigures",
     "HealthResponse",
+    "LastRun",
+    "NextRun",
     "NoiseFloorFigures",
     "OnlineHitRate",
     "PromoteResponse",
     "PromotionDecision",
     "ReadyResponse",
     "RollbackResponse",
+    "ScheduleResponse",
+    "SchedulesResponse",
     "ShadowCompareResponse",
     "ShadowPair",
     "VerdictFigures",
@@ -154,3 +161,29 @@ class OnlineHitRate(BaseModel):
     judged: int = Field(description="served lists followed by an event of the user within the horizon")
     hits: int = Field(description="judged lists that held the event's item")
     hit_rate: float | None = Field(description="hits / judged; null before any list was judged")
+
+
+class NextRun(BaseModel):
+    at: float | None = Field(None, description="when the next run is due (seconds since the epoch)")
+    events_to_go: int | None = Field(None, description="fresh events still to come before the next run")
+
+
+class LastRun(BaseModel):
+    slot: str | None = Field(description="the last slot that ran, e.g. 'daily:2026-12-06'")
+    job_id: str | None
+    at: float | None
+    state: str | None = Field(description="that job's state now")
+    error: str | None = Field(description="why the last due run made no job")
+
+
+class ScheduleResponse(BaseModel):
+    name: str
+    job: FinetuneJobRequest
+    trigger: Trigger
+    created_at: float
+    next_run: NextRun
+    last: LastRun
+
+
+class SchedulesResponse(BaseModel):
+    schedules: list[ScheduleResponse]

@@ -316,6 +316,14 @@ def serve(
 def worker(
     concurrency: Annotated[int, typer.Option(help="jobs run at once (each uses all cores it can)")] = 1,
     log_level: str = "info",
+    beat: Annotated[
+        bool | None,
+        typer.Option(
+            "--beat/--no-beat",
+            help="also run the scheduler (Celery beat) that starts scheduled jobs; default: on with the embedded "
+            "broker, off with Redis (run it in exactly one worker)",
+        ),
+    ] = None,
 ) -> None:
     """Run the fine-tune worker (Celery): Redis when REDIS_URL is set, else the embedded SQLite broker."""
     import os
@@ -324,7 +332,8 @@ def worker(
     from steadyrec.core.settings import get_shared_settings
     from worker.celery_app import app as celery_app
 
-    ensure_state_dir(get_shared_settings())
+    settings = get_shared_settings()
+    ensure_state_dir(settings)
     argv = [
         "worker",
         "--pool=prefork",
@@ -334,6 +343,8 @@ def worker(
         "--without-mingle",
         f"--hostname=steadyrec-{os.getpid()}@%h",
     ]
+    if beat if beat is not None else not settings.redis_url:
+        argv.append("--beat")
     celery_app.worker_main(argv)
 
 

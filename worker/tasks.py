@@ -8,13 +8,15 @@ from typing import Any
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
 
-from steadyrec.core.job_queue import FINETUNE_TASK, ensure_state_dir
+from steadyrec.core.job_queue import FINETUNE_TASK, SCHEDULES_TASK, ensure_state_dir
 from steadyrec.core.jobs import FINAL_STATES, open_job_store
+from steadyrec.core.schedules import open_schedule_store
 from steadyrec.core.settings import get_shared_settings
 from worker.celery_app import app
 from worker.jobs import run_job
+from worker.scheduler import run_due_schedules
 
-__all__ = ["finetune"]
+__all__ = ["finetune", "schedules_tick"]
 
 
 class JobTask(Task):
@@ -39,3 +41,11 @@ def finetune(job_id: str) -> dict[str, Any] | None:
     settings = get_shared_settings()
     ensure_state_dir(settings)
     return run_job(job_id, settings, open_job_store(settings))
+
+
+@app.task(name=SCHEDULES_TASK, ignore_result=True)
+def schedules_tick() -> list[str]:
+    """Start the jobs of the schedules that are due (worker.scheduler); returns their ids."""
+    settings = get_shared_settings()
+    ensure_state_dir(settings)
+    return run_due_schedules(settings, open_schedule_store(settings), open_job_store(settings), app)

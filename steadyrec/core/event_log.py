@@ -62,3 +62,7 @@ class EventLog:
                     continue
                 if (since is None or event.timestamp >= since) and (until is None or event.timestamp <= until):
                     yield event
+
+    def count(self) -> int:
+        """Events acknowledged so far (valid lines)."""
+        return sum(1 for _ in self.read())

@@ -14,9 +14,10 @@ from celery import Celery
 
 from steadyrec.core.settings import SharedSettings
 
-__all__ = ["FINETUNE_TASK", "celery_config", "ensure_state_dir", "make_celery", "send_finetune"]
+__all__ = ["FINETUNE_TASK", "SCHEDULES_TASK", "celery_config", "ensure_state_dir", "make_celery", "send_finetune"]
 
 FINETUNE_TASK = "steadyrec.finetune"
+SCHEDULES_TASK = "steadyrec.schedules.tick"
 
 
 def celery_config(settings: SharedSettings) -> dict[str, Any]:
@@ -37,6 +38,9 @@ def celery_config(settings: SharedSettings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "include": ["worker.tasks"],
+        # the scheduler's tick, when a beat runs (steadyrec worker --beat, or celery beat)
+        "beat_schedule": {"steadyrec-schedules": {"task": SCHEDULES_TASK, "schedule": settings.schedule_tick_s}},
+        "beat_schedule_filename": str(settings.state_dir.resolve() / "celerybeat-schedule"),
     }
 
 

@@ -40,6 +40,7 @@ from service.schemas import (
     RecommendRequest,
     ShadowRequest,
 )
+from steadyrec.core.schedules import ScheduleSpec
 
 NOW = time.time()
 HUGE_HISTORY = [f"i{i % 40}" for i in range(100_000)]
@@ -106,6 +107,18 @@ ENDPOINTS: list[Endpoint] = [
         },
     ),
     Endpoint("DELETE", "/jobs/{id}", "/jobs/does-not-exist", param="job"),
+    Endpoint(
+        "POST",
+        "/schedules",
+        "/schedules",
+        ScheduleSpec,
+        {
+            "name": "nightly",
+            "job": {"method": "finest", "run_canary": True, "promote_if_passed": True, "watch": {"window_s": 60.0}},
+            "trigger": {"daily_at": "03:00"},
+        },
+    ),
+    Endpoint("DELETE", "/schedules/{name}", "/schedules/does-not-exist", param="schedule"),
     Endpoint("POST", "/shadow/compare", "/shadow/compare", ShadowRequest, {"requests": [{"items": ["i1"]}], "k": 5}),
     Endpoint("POST", "/models/{version}/canary", "/models/v2/canary", CanaryRequest, {"samples": 10}, param="version"),
     Endpoint(

@@ -90,8 +90,14 @@ def worker_env(world: Path, redis: str | None) -> dict[str, str]:
     return env
 
 
-def start_worker(world: Path, redis: str | None) -> subprocess.Popen[bytes]:
+def start_worker(world: Path, redis: str | None, beat_every_s: float | None = None) -> subprocess.Popen[bytes]:
+    """A real Celery worker over ``world``; with ``beat_every_s``, running the scheduler's beat too."""
     (world / "state").mkdir(exist_ok=True)
+    env = worker_env(world, redis)
+    beat = []
+    if beat_every_s is not None:
+        env["STEADYREC_SCHEDULE_TICK_S"] = str(beat_every_s)
+        beat = ["--beat"]
     return subprocess.Popen(
         [
             sys.executable,
@@ -109,8 +115,9 @@ def start_worker(world: Path, redis: str | None) -> subprocess.Popen[bytes]:
             "INFO",
             "-n",
             f"test-{os.getpid()}@%h",
+            *beat,
         ],
-        env=worker_env(world, redis),
+        env=env,
         cwd=ROOT,
         stdout=open(world / "worker.log", "wb"),
         stderr=subprocess.STDOUT,
