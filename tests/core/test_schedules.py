@@ -33,9 +33,7 @@ def test_daily_at_is_due_from_that_time_each_day_but_not_before_the_declaration(
     assert slot({"daily_at": "10:30"}, T0 + 1800) == "daily:2026-12-06"
     assert slot({"daily_at": "10:30"}, T0 + 86_400) == "daily:2026-12-06"  # 10:00 next day: still yesterday's
     assert slot({"daily_at": "10:30"}, T0 + 86_400 + 1800) == "daily:2026-12-07"
-    assert next_run(Trigger(daily_at="10:30"), now=T0, created_at=T0, events=0, events_at_last=0) == {
-        "at": T0 + 1800
-    }
+    assert next_run(Trigger(daily_at="10:30"), now=T0, created_at=T0, events=0, events_at_last=0) == {"at": T0 + 1800}
 
 
 def test_after_events_is_due_once_enough_events_arrived_since_the_last_run() -> None:
