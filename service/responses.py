@@ -139,6 +139,10 @@ class PromotionDecision(BaseModel):
     reason: str
     previous: str | None = Field(None, description="the version live before, when promoted")
     at: str | None = None
+    watch: dict[str, Any] | None = Field(None, description="the watch policy the service applies after it")
+    watch_outcome: dict[str, Any] | None = Field(
+        None, description="how the watch ended: rolled_back, reason, the figures and their baseline"
+    )
 
 
 class VerdictSummary(BaseModel):

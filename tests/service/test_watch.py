@@ -78,3 +78,17 @@ async def test_a_promotion_by_hand_is_not_watched(settings) -> None:
         await asyncio.sleep(1.5)
         assert (await client.get("/readyz")).json()["live"] == "v2"
     assert "watch_outcome" not in store.verdict("v2")["promotion"]  # type: ignore[index]
+
+
+async def test_models_lists_a_versions_promotion_decision_and_watch_outcome(client, settings) -> None:
+    store = RegistryStore(settings.models_dir)
+    decision = {"promoted": True, "reason": "the canary passed", "previous": "v1", "watch": POLICY}
+    outcome = {"rolled_back": False, "reason": "served as well as the previous model"}
+    store.write_verdict(
+        "v2",
+        {"passed": True, "live": "v1", "failures": [], "promotion": {**decision, "watch_outcome": outcome}},
+    )
+    models = {m["version"]: m for m in (await client.get("/models")).json()["models"]}
+    promotion = models["v2"]["verdict"]["promotion"]
+    assert promotion["promoted"] is True and promotion["watch"]["window_s"] == 1.0
+    assert promotion["watch_outcome"]["reason"] == "served as well as the previous model"
