@@ -11,7 +11,6 @@ States: queued -> running -> publishing -> succeeded | failed; queued and runnin
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from abc import ABC, abstractmethod
 from contextlib import closing
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from steadyrec.core.settings import SharedSettings
+from steadyrec.core.sqlite_file import SQLiteFile
 
 __all__ = ["FINAL_STATES", "JobRecord", "JobState", "JobStore", "open_job_store"]
 
@@ -81,16 +81,11 @@ def _document(record: JobRecord) -> str:
     return record.model_dump_json(exclude={"state"})
 
 
-class SQLiteJobStore(JobStore):
+class SQLiteJobStore(SQLiteFile, JobStore):
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT, doc TEXT, created REAL)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30, isolation_level="IMMEDIATE")
+        super().__init__(
+            path, "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT, doc TEXT, created REAL)"
+        )
 
     def create(self, record: JobRecord) -> None:
         with closing(self._connect()) as db, db:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from abc import ABC, abstractmethod
 from contextlib import closing
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from steadyrec.core.job_spec import FinetuneJobRequest
 from steadyrec.core.settings import SharedSettings
+from steadyrec.core.sqlite_file import SQLiteFile
 
 __all__ = [
     "ScheduleRecord",
@@ -129,16 +129,9 @@ class ScheduleStore(ABC):
     def patch(self, name: str, **fields: Any) -> None: ...
 
 
-class SQLiteScheduleStore(ScheduleStore):
+class SQLiteScheduleStore(SQLiteFile, ScheduleStore):
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, slot TEXT, doc TEXT)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30, isolation_level="IMMEDIATE")
+        super().__init__(path, "CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, slot TEXT, doc TEXT)")
 
     def create(self, record: ScheduleRecord) -> bool:
         with closing(self._connect()) as db, db:
