@@ -41,6 +41,7 @@ __all__ = [
     "heldout_ndcg",
     "policy_from",
     "summarise",
+    "top_lists",
 ]
 
 HISTOGRAM_BINS = 10
@@ -79,7 +80,7 @@ class Comparison:
     history_lengths: np.ndarray  # (N,)
 
 
-def _ranked(model: LoadedModel, histories: list[list[str]], k: int, exclude_seen: bool) -> list[list[str]]:
+def top_lists(model: LoadedModel, histories: list[list[str]], k: int, exclude_seen: bool) -> list[list[str]]:
     """Top-k dataset ids of each history under ``model`` (blocking; batched ONNX Runtime calls)."""
     out: list[list[str]] = []
     batch = 256
@@ -105,7 +106,7 @@ def _as_matrix(lists: list[list[str]], index: dict[str, int], k: int) -> np.ndar
 
 def compare(live: LoadedModel, candidate: LoadedModel, histories: list[list[str]], k: int, p: float) -> Comparison:
     """Per-request RBO_ext and Jaccard@k of the two models' top-k lists (blocking)."""
-    a, b = _ranked(live, histories, k, True), _ranked(candidate, histories, k, True)
+    a, b = top_lists(live, histories, k, True), top_lists(candidate, histories, k, True)
     index: dict[str, int] = {}
     ma, mb = _as_matrix(a, index, k), _as_matrix(b, index, k)
     lengths = np.array([len(h) for h in histories], dtype=np.int64)
@@ -143,7 +144,7 @@ def summarise(comparison: Comparison, long_history: int) -> dict[str, Any]:
 def heldout_ndcg(model: LoadedModel, histories: list[list[str]], exclude_history: bool = True) -> np.ndarray:
     """NDCG@10 of each history's newest item ranked from the items before it (full ranking; the earlier
     items excluded from the ranking or not)."""
-    ranked = _ranked(model, [h[:-1] for h in histories], 10, exclude_history)
+    ranked = top_lists(model, [h[:-1] for h in histories], 10, exclude_history)
     return np.array(
         [1.0 / math.log2(r.index(h[-1]) + 2) if h[-1] in r else 0.0 for r, h in zip(ranked, histories, strict=True)]
     )
