@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from steadyrec.core.manifest import Manifest, read_items, verify_artifact
+from steadyrec.core.manifest import ArtifactError, Manifest, read_items, verify_artifact
 
 __all__ = ["LoadedModel", "SessionConfig", "Spinning", "load_version", "top_k"]
 
@@ -101,6 +101,13 @@ def load_version(version: str, directory: Path, session: SessionConfig | None = 
         len(items),
         ort_session.get_providers(),
     )
+    io = manifest.onnx_io  # warm-up: the first call is the slow one, and a graph that cannot score is refused
+    try:
+        ort_session.run(
+            [io.get("output", "scores")], {io.get("input", "history"): np.zeros((1, manifest.max_len), np.int64)}
+        )
+    except Exception as err:  # ONNX Runtime raises its own types
+        raise ArtifactError(f"{directory}: model.onnx does not score a history: {err}") from err
     return LoadedModel(version, manifest, ort_session, items, index, popular)
 
 
