@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from steadyrec.core.formats import LogFormat
-from steadyrec.core.interactions import reindex
+from steadyrec.core.interactions import InteractionLog, reindex
 from steadyrec.core.manifest import Manifest, read_manifest
 from training.artifact import data_info, load_model, popular_items, write_artifact
-from training.datasets import SplitKind, load_data, make_split
+from training.data.matrix import user_item_matrix
+from training.data.splits import Split
+from training.datasets import LoadedData, SplitKind, load_data, make_split
 from training.evaluation.ranking import evaluate
-from training.models import build_model, make_config
+from training.models import SequentialModel, build_model, make_config
+from training.models.ease import EASE, fit_ease
 from training.onnx_export import export_onnx
 from training.progress import progress_bar
 from training.trainer import EpochReport, TrainConfig, seed_everything, train
@@ -23,6 +26,8 @@ from training.trainer import EpochReport, TrainConfig, seed_everything, train
 __all__ = ["TrainRequest", "export_checkpoint", "run_evaluation", "run_training"]
 
 log = logging.getLogger(__name__)
+
+EASE_C_GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3)  # the grid of benchmarks/rlarm (Steck's C of Eq. 7)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ def run_training(request: TrainRequest, out: Path, console: Console | None = Non
     seed_everything(request.seed)
     model = build_model(request.model, loaded.log.n_items, request.model_config)
     valid = split.valid if split.valid is not None and len(split.valid) else None
+    if isinstance(model, EASE):  # closed form, no gradient steps: C picked on validation
+        model, training = _fit_ease(model, split.train, valid, request.exclude_history)
+        test = evaluate(model, split.test, exclude_history=request.exclude_history).metrics
+        return _write(request, out, model, loaded, split, training, test)
     with progress_bar(console) as progress:
         task = progress.add_task("train", total=config.epochs, info="")
 
@@ -86,6 +95,33 @@ def run_training(request: TrainRequest, out: Path, console: Console | None = Non
         "wall_s": round(result.wall_s, 2),
         "loss_curve": [round(e.loss, 5) for e in result.epochs],
     }
+    return _write(request, out, model, loaded, split, training, test)
+
+
+def _fit_ease(model: EASE, train_log: InteractionLog, valid: Any, exclude: bool) -> tuple[EASE, dict[str, Any]]:
+    """EASE's closed form (Steck) at each C of EASE_C_GRID; the best validation NDCG@10 wins (the last C
+    without validation data)."""
+    x = user_item_matrix(train_log.sequences, train_log.n_items)
+    best: tuple[float, float, EASE] | None = None
+    for c in EASE_C_GRID:
+        fitted = EASE.from_weights(fit_ease(x, c), replace(model.config, c=c))
+        score = evaluate(fitted, valid, exclude_history=exclude).metrics["ndcg@10"] if valid is not None else 0.0
+        if best is None or score > best[0]:
+            best = (score, c, fitted)
+    assert best is not None
+    return best[2], {"c_grid": list(EASE_C_GRID), "c": best[1], "best_valid": best[0]}
+
+
+def _write(
+    request: TrainRequest,
+    out: Path,
+    model: SequentialModel,
+    loaded: LoadedData,
+    split: Split,
+    training: dict[str, Any],
+    test: dict[str, float],
+) -> Manifest:
+    exclude = request.exclude_history
     return write_artifact(
         out,
         model,

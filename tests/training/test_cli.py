@@ -138,3 +138,22 @@ def test_out_of_range_method_parameters_are_refused_naming_the_parameter(method,
 
     with pytest.raises(ValueError, match=rf"invalid {method} parameters: {named}:"):
         make_method_config(method, params)
+
+
+def test_train_fits_ease_in_closed_form_with_c_picked_on_validation(tmp_path: Path) -> None:
+    from steadyrec.core.manifest import read_manifest
+    from training.pipeline import EASE_C_GRID
+
+    assert (
+        runner.invoke(app, ["synth", "--out", str(tmp_path / "log.tsv"), "--users", "80", "--items", "40"]).exit_code
+        == 0
+    )
+    out = tmp_path / "ease"
+    result = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "log.tsv"), "--model", "ease", "--out", str(out), "--export"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(out)
+    assert manifest.model_kind == "ease" and manifest.onnx_file == "model.onnx"
+    assert manifest.training["c"] in EASE_C_GRID and manifest.config["c"] == manifest.training["c"]
+    assert manifest.metrics["ndcg@10"] > 0.1
