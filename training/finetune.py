@@ -29,6 +29,7 @@ from training.methods.finest import FinestEpoch, finest_finetune
 from training.methods.rlarm import rlarm_finetune
 from training.methods.sao import sao_finetune
 from training.models.base import SequentialModel
+from training.models.ease import EASE
 from training.onnx_export import export_onnx
 
 __all__ = ["METHODS", "FinetuneOutcome", "FinetuneRequest", "make_method_config", "run_finetune"]
@@ -117,6 +118,8 @@ def run_finetune(
     config = make_method_config(request.method, request.params)
     t0 = time.perf_counter()
     model, manifest, items = load_model(request.base)
+    if manifest.model_kind == EASE.kind:
+        raise ValueError("an EASE model is fitted in closed form (steadyrec train --model ease), not fine-tuned")
     if isinstance(config, CascadeConfig | SaoConfig):
         growth, split, source = _fine_tuning_data(request, manifest, items)
         model = _grown(model, growth)

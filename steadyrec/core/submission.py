@@ -51,12 +51,16 @@ def _base_version(store: RegistryStore, base: str) -> str:
 
 
 def _check_data(settings: SharedSettings, store: RegistryStore, base_version: str, spec: FinetuneJobRequest) -> None:
-    """The job's data must be readable by the worker: a dataset under the data dir, or the base's own."""
+    """The base must be fine-tunable and the job's data readable by the worker: a dataset under the data
+    dir, or the base's own."""
     try:
+        manifest = read_manifest(store.path(base_version))
+        if manifest.model_kind == "ease":
+            raise ValueError(f"{base_version!r} is an EASE model: fitted in closed form, not fine-tuned")
         if spec.data.source == "dataset" and spec.data.path is not None:
             dataset_path(settings.data_dir, spec.data.path)
         else:
-            resolve_recorded_source(read_manifest(store.path(base_version)).data.source, settings.data_dir)
+            resolve_recorded_source(manifest.data.source, settings.data_dir)
     except ArtifactError as err:
         raise JobRefused("conflict", f"model version {base_version!r} failed verification: {err}") from err
     except (ValueError, FileNotFoundError) as err:

@@ -157,3 +157,10 @@ def test_train_fits_ease_in_closed_form_with_c_picked_on_validation(tmp_path: Pa
     assert manifest.model_kind == "ease" and manifest.onnx_file == "model.onnx"
     assert manifest.training["c"] in EASE_C_GRID and manifest.config["c"] == manifest.training["c"]
     assert manifest.metrics["ndcg@10"] > 0.1
+
+
+def test_finetuning_an_ease_model_is_refused_with_a_message(tmp_path: Path) -> None:
+    runner.invoke(app, ["synth", "--out", str(tmp_path / "log.tsv"), "--users", "40", "--items", "30"])
+    runner.invoke(app, ["train", "--data", str(tmp_path / "log.tsv"), "--model", "ease", "--out", str(tmp_path / "e")])
+    result = runner.invoke(app, ["finetune", str(tmp_path / "e"), "--out", str(tmp_path / "f"), "--method", "finest"])
+    assert result.exit_code == 2 and "closed form" in result.output
