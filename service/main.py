@@ -20,7 +20,7 @@ from service.fast_path import RecommendFastPath
 from service.hit_rate import HitRate
 from service.metrics import Metrics
 from service.middleware import LimitsAndMetrics
-from service.mirror import PairLog, ShadowMirror
+from service.mirror import ShadowMirror
 from service.registry import ModelRegistry
 from service.routers import events, health, jobs, models, recommend, schedules, shadow
 from service.schemas import ERROR_RESPONSES
@@ -31,6 +31,7 @@ from steadyrec.core.job_queue import ensure_state_dir, make_celery
 from steadyrec.core.jobs import open_job_store
 from steadyrec.core.onnx_model import SessionConfig
 from steadyrec.core.schedules import open_schedule_store
+from steadyrec.core.shadow_pairs import PairLog
 
 __all__ = ["create_app"]
 
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batcher.start()
         ensure_state_dir(settings)
         job_store, celery = open_job_store(settings), make_celery(settings)
-        pairs = PairLog(settings.redis_url, settings.state_dir / "shadow_pairs.jsonl")
+        pairs = PairLog(settings.redis_url, settings.state_dir)
         mirror = ShadowMirror(registry, metrics, pairs, settings.shadow_sample_rate, settings.shadow_queue_size)
         mirror.start()
         hits = HitRate(

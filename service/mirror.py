@@ -2,56 +2,28 @@
 request path. The request only draws a random number and, when sampled, puts the pair on a bounded
 queue without waiting; when the queue is full the sample is dropped and counted, so /recommend latency
 never depends on the candidate. A background task scores each sample, compares the two top-K lists
-(RBO_ext, Jaccard@K), updates Prometheus metrics and logs the pair for replay (Redis list, or a
-JSON-lines file under the state dir with the embedded setup).
+(RBO_ext, Jaccard@K), updates Prometheus metrics and logs the pair under its candidate
+(steadyrec.core.shadow_pairs), where a job's shadow gate reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from steadyrec.core.canary import compare
+from steadyrec.core.shadow_pairs import PairLog
 
-__all__ = ["PairLog", "ShadowMirror"]
+__all__ = ["ShadowMirror"]
 
 log = logging.getLogger(__name__)
-
-
-class PairLog:
-    """Where mirrored pairs go for replay: a capped Redis list, or an append-only JSON-lines file."""
-
-    REDIS_KEY = "steadyrec:shadow:pairs"
-    REDIS_CAP = 100_000
-
-    def __init__(self, redis_url: str | None, path: Path) -> None:
-        self.path = path
-        self.redis = None
-        if redis_url:
-            import redis
-
-            self.redis = redis.Redis.from_url(redis_url)
-
-    def append(self, pair: dict[str, object]) -> None:
-        line = json.dumps(pair)
-        if self.redis is not None:
-            pipe = self.redis.pipeline()
-            pipe.lpush(self.REDIS_KEY, line)
-            pipe.ltrim(self.REDIS_KEY, 0, self.REDIS_CAP - 1)
-            pipe.execute()
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
 
 
 class ShadowMirror:

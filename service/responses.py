@@ -124,7 +124,10 @@ class CanaryVerdict(BaseModel):
     candidate: str
     live: str
     created_at: str
-    samples: int = Field(description="replayed users")
+    samples: int = Field(description="compared histories")
+    source: dict[str, Any] | None = Field(
+        None, description="where the histories came from: kind 'replay' (recent users) or 'shadow' (mirrored requests)"
+    )
     policy: dict[str, Any] = Field(description="the CanaryPolicy it ran with")
     passed: bool
     failures: list[str]

@@ -157,6 +157,8 @@ class JobResponse(BaseModel):
     run_canary: bool
     canary_policy: dict[str, Any]
     canary_samples: int
+    canary_source: str = Field("replay", description="replay | shadow: what the job's gate judges")
+    shadow: dict[str, Any] = Field(default_factory=dict, description="the shadow gate's counts")
     promote_if_passed: bool
     watch: dict[str, Any] | None = Field(None, description="the watch policy after an automatic promotion")
     schedule: str | None = Field(None, description="the schedule that made the job, if one did")

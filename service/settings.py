@@ -36,7 +36,6 @@ class Settings(SharedSettings):
     ort_spinning: Literal["off", "during-call", "always"] = "during-call"
     fast_path: bool = True  # serve valid JSON POST /recommend before FastAPI (untraced by its OpenTelemetry)
     cors_origins: list[str] = Field(default_factory=list)  # CORS off unless origins are listed
-    shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of /recommend also scored by the candidate
     shadow_queue_size: int = Field(1000, ge=1)  # mirror backlog; beyond it samples are dropped and counted
     alias_poll_s: float = Field(2.0, gt=0)  # how often aliases.json is checked for changes by other processes
     hit_rate_sample_rate: float = Field(1.0, ge=0.0, le=1.0)  # share of user_id answers remembered for the hit rate

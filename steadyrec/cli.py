@@ -16,6 +16,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS
 from training.progress import progress_bar
 
 app = typer.Typer(help="steadyrec: sequential recommenders whose recommendations stay steady.", no_args_is_help=True)
@@ -162,18 +163,31 @@ def finetune(
     set_: Annotated[list[str] | None, typer.Option("--set", help="method parameter key=value, repeatable")] = None,
     export: Annotated[bool, typer.Option(help="export model.onnx (parity-checked)")] = True,
     min_item_interactions: Annotated[
-        int | None, typer.Option(min=1, help="new items with this many interactions join the model")
-    ] = None,
+        int, typer.Option(min=0, help="new items with this many interactions join the model (0: none join)")
+    ] = MIN_ITEM_INTERACTIONS,
+    holdout: Annotated[
+        str, typer.Option(help="what stays out of training: split | test (each user's newest) | none")
+    ] = "test",
 ) -> None:
     """Fine-tune a trained model with a hardening method and write a new artifact."""
-    from training.finetune import FinetuneRequest, make_method_config, run_finetune
+    from training.finetune import HOLDOUTS, FinetuneRequest, make_method_config, run_finetune
     from training.methods.finest import FinestEpoch
 
     params = parse_overrides(set_ or [])
     with _user_errors():
         epochs = make_method_config(method, params).epochs
+        if holdout not in HOLDOUTS:
+            raise ValueError(f"--holdout must be one of {', '.join(HOLDOUTS)}, got {holdout!r}")
         request = FinetuneRequest(
-            base, method, params, data, fmt, reference, export, min_item_interactions=min_item_interactions
+            base,
+            method,
+            params,
+            data,
+            fmt,
+            reference,
+            export,
+            min_item_interactions=min_item_interactions or None,
+            holdout=holdout,  # type: ignore[arg-type]
         )
         with progress_bar(console) as progress:
             task = progress.add_task(method, total=epochs, info="")

@@ -13,16 +13,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from steadyrec.core.interactions import RawInteraction
+import numpy as np
+
+from steadyrec.core.interactions import InteractionLog, RawInteraction
+from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS
 from steadyrec.core.manifest import Manifest
 from steadyrec.core.methods import METHODS, CascadeConfig, RlarmConfig, SaoConfig, make_method_config
 from training.artifact import data_info, load_model, popular_items, write_artifact
 from training.data.splits import Split
 from training.datasets import load_data, make_split
 from training.evaluation.ranking import evaluate
-from training.growth import CatalogGrowth, cooccurrence_weights, grow_catalog, grow_model
+from training.growth import (
+    CatalogGrowth,
+    NewItemWarmUp,
+    cooccurrence_weights,
+    grow_catalog,
+    grow_model,
+    warm_up_new_items,
+)
 from training.methods.adversarial import AdversarialEpoch
 from training.methods.cascade_at import cascade_finetune
 from training.methods.finest import FinestEpoch, finest_finetune
@@ -33,6 +43,13 @@ from training.models.ease import EASE
 from training.onnx_export import export_onnx
 
 __all__ = ["METHODS", "FinetuneOutcome", "FinetuneRequest", "make_method_config", "run_finetune"]
+
+Holdout = Literal["split", "test", "none"]
+HOLDOUTS: dict[str, str] = {
+    "split": "the base's split: validation and test interactions stay out of training",
+    "test": "only the test interactions (each user's newest: what the canary hides) stay out of training",
+    "none": "every interaction trains, the freshest included; the reported metrics are in-sample",
+}
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +67,9 @@ class FinetuneRequest:
     parent: str | None = None  # what the new manifest names as its parent; default: the base path
     # new items with at least this many interactions in the data join the model (training.growth);
     # None: the catalog stays the base's and interactions with unknown items are left out
-    min_item_interactions: int | None = None
+    min_item_interactions: int | None = MIN_ITEM_INTERACTIONS
+    # what stays out of training to measure the candidate (training.finetune.HOLDOUTS)
+    holdout: Holdout = "test"
 
 
 @dataclass(frozen=True)
@@ -75,14 +94,31 @@ def _fine_tuning_data(
         log.info("%d new items join the catalog", len(growth.added))
     if growth.dropped:
         log.warning("%d interactions with items the model does not know were left out", growth.dropped)
-    return growth, make_split(growth.log, manifest.data.split), loaded.source  # type: ignore[arg-type]
+    split = make_split(growth.log, manifest.data.split)  # type: ignore[arg-type]
+    return growth, held_out(split, growth.log, request.holdout), loaded.source
 
 
-def _grown(model: SequentialModel, growth: CatalogGrowth) -> SequentialModel:
-    """``model`` with the growth's new items (their rows from the items they co-occur with)."""
+def held_out(split: Split, log: InteractionLog, holdout: Holdout) -> Split:
+    """``split`` with its training part chosen by ``holdout`` (HOLDOUTS): 'split' keeps it; 'test' trains on
+    everything but the test instances (each user's tail); 'none' trains on every interaction."""
+    if holdout == "split":
+        return split
+    if holdout == "none":
+        return Split(split.name, log, split.valid, split.test)
+    tail = np.bincount(split.test.users, minlength=len(log.sequences))  # (U,) test instances per user
+    train = [seq[: len(seq) - int(n)] for seq, n in zip(log.sequences, tail, strict=True)]
+    return Split(split.name, log.with_sequences(train), None, split.test)
+
+
+def _grown(model: SequentialModel, growth: CatalogGrowth, train: InteractionLog) -> SequentialModel:
+    """``model`` with the growth's new items: their rows started from the items they co-occur with, then
+    fitted alone on the training windows that hold them."""
     if not growth.added:
         return model
-    return grow_model(model, cooccurrence_weights(growth.log, model.n_items))
+    n_old = model.n_items
+    grown = grow_model(model, cooccurrence_weights(growth.log, n_old))
+    warm_up_new_items(grown, train, n_old, NewItemWarmUp())
+    return grown
 
 
 def _adversarial(
@@ -122,7 +158,7 @@ def run_finetune(
         raise ValueError("an EASE model is fitted in closed form (steadyrec train --model ease), not fine-tuned")
     if isinstance(config, CascadeConfig | SaoConfig):
         growth, split, source = _fine_tuning_data(request, manifest, items)
-        model = _grown(model, growth)
+        model = _grown(model, growth, split.train)
         stages = {"load": time.perf_counter() - t0}
         summary = _adversarial(model, split, config, on_epoch)
         stages["finetune"] = summary["wall_s"]
@@ -131,7 +167,7 @@ def run_finetune(
         # the items it knows (new items read as absent).
         reference = load_model(request.reference)[0] if request.reference else copy.deepcopy(model)
         growth, split, source = _fine_tuning_data(request, manifest, items)
-        model = _grown(model, growth)
+        model = _grown(model, growth, split.train)
         stages = {"load": time.perf_counter() - t0}
         if isinstance(config, RlarmConfig):
             result = rlarm_finetune(model, split.train, reference, config, on_epoch=on_epoch)[0]
@@ -157,6 +193,7 @@ def run_finetune(
         "dropped_unknown_interactions": growth.dropped,
         "min_item_interactions": request.min_item_interactions,
         "added_items": len(growth.added),
+        "holdout": request.holdout,
         **summary,
     }
     t0 = time.perf_counter()
@@ -174,7 +211,8 @@ def run_finetune(
         ),
         training=training,
         metrics=test,
-        metrics_protocol=f"{split.name} test split, full ranking {'excluding' if exclude else 'including'} history",
+        metrics_protocol=f"{split.name} test split{' (in-sample: trained on)' if request.holdout == 'none' else ''}, "
+        f"full ranking {'excluding' if exclude else 'including'} history",
         metrics_exclude_history=exclude,
         parent=request.parent or str(request.base),
         export_onnx=export_onnx if request.export else None,

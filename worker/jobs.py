@@ -9,8 +9,9 @@ when the job was cancelled meanwhile (during the last epoch, the evaluation or t
 job discards its staging folder and leaves no version and no alias. From ``publishing`` on, a cancel is
 refused: the candidate is verified, renamed into the registry and set as ``candidate``; with
 ``run_canary`` the gate of ``POST /models/{version}/canary`` judges it against the model live at that
-moment and the verdict is stored with the version. The live alias changes only with
-``promote_if_passed``, when that verdict passed against the model still live.
+moment, on a replay of the job's recent users or on live requests the service mirrors to the candidate
+(``canary_source: shadow``: the job waits for them), and the verdict is stored with the version. The
+live alias changes only with ``promote_if_passed``, when that verdict passed against the model still live.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from steadyrec.core.canary import CanaryPolicy, canary_verdict
 from steadyrec.core.event_log import EventLog
 from steadyrec.core.interactions import RawInteraction
+from steadyrec.core.job_spec import ShadowGate
 from steadyrec.core.jobs import FINAL_STATES, JobRecord, JobStore
 from steadyrec.core.manifest import utc_now
 from steadyrec.core.methods import make_method_config
@@ -35,6 +37,7 @@ from steadyrec.core.onnx_model import load_version
 from steadyrec.core.registry import RegistryStore
 from steadyrec.core.replay import histories_by_recency, most_recent
 from steadyrec.core.settings import SharedSettings
+from steadyrec.core.shadow_pairs import PairLog
 from steadyrec.core.sources import dataset_path, resolve_recorded_source
 from training.datasets import raw_interactions
 from training.finetune import FinetuneRequest, run_finetune
@@ -45,6 +48,7 @@ __all__ = ["JobCancelled", "candidate_version", "fresh_events", "run_job", "stag
 log = logging.getLogger(__name__)
 
 STAGING = ".staging"
+SHADOW_POLL_S = 1.0  # how often a shadow gate counts the mirrored requests
 
 
 class JobCancelled(Exception):
@@ -123,7 +127,7 @@ def run_job(job_id: str, settings: SharedSettings, store: JobStore) -> dict[str,
         timings["set_alias"] = round(time.perf_counter() - t, 3)
         if record.run_canary:
             t = time.perf_counter()
-            result["canary"] = _canary(record, settings, registry, version)
+            result["canary"] = _canary(job_id, record, settings, store, registry, version)
             timings["canary"] = round(time.perf_counter() - t, 3)
             if record.promote_if_passed:
                 result["promotion"] = _promote(job_id, registry, version, result["canary"], record.watch)
@@ -169,6 +173,7 @@ def _fine_tune(
         events=events,
         parent=record.base_version,
         min_item_interactions=record.data.get("min_item_interactions"),
+        holdout=record.data.get("holdout", "split"),
     )
 
     def on_epoch(report: FinestEpoch) -> None:
@@ -201,9 +206,12 @@ def _fine_tune(
     return result, stages
 
 
-def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore, version: str) -> dict[str, Any]:
-    """The gate against the model live now, on the most recent users of the job's data and fresh events;
-    the verdict is stored with the version (unless the policy says dry_run) and summarised."""
+def _canary(
+    job_id: str, record: JobRecord, settings: SharedSettings, store: JobStore, registry: RegistryStore, version: str
+) -> dict[str, Any]:
+    """The gate against the model live now, on the job's ``canary_source``: the most recent users of its data
+    and fresh events, or live requests mirrored to the candidate. The verdict is stored with the version
+    (unless the policy says dry_run) and summarised."""
     policy = CanaryPolicy.model_validate(record.canary_policy)
     live_version = registry.aliases().get("live")
     if live_version is None:
@@ -213,11 +221,17 @@ def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore
     floor = None
     if policy.noise_floor_version is not None:
         floor = load_version(policy.noise_floor_version, registry.path(policy.noise_floor_version))
-    source = _data_source(settings, record.data, registry, record.base_version)
-    rows, _ = raw_interactions(source, record.data.get("format"))
-    histories = histories_by_recency([*rows, *fresh_events(settings, record.data)])
-    replay = [history for _, history in most_recent(histories, record.canary_samples)]
-    verdict = canary_verdict(live, candidate, replay, policy, floor)
+    if record.canary_source == "shadow":
+        histories, source = _mirrored(job_id, record, settings, store, registry, version, live_version)
+    else:
+        data = _data_source(settings, record.data, registry, record.base_version)
+        rows, _ = raw_interactions(data, record.data.get("format"))
+        recent = histories_by_recency([*rows, *fresh_events(settings, record.data)])
+        histories = [history for _, history in most_recent(recent, record.canary_samples)]
+        source = {"kind": "replay", "users": len(histories)}
+    verdict = canary_verdict(live, candidate, histories, policy, floor, source=source)
+    if source.get("live_changed"):
+        verdict = {**verdict, "passed": False, "failures": [*verdict["failures"], source["live_changed"]]}
     if not policy.dry_run:
         registry.write_verdict(version, verdict)
     overall = verdict["figures"]["groups"]["all"]
@@ -226,6 +240,7 @@ def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore
         "passed": verdict["passed"],
         "failures": verdict["failures"],
         "live": live_version,
+        "source": source,
         "samples": verdict["samples"],
         "mean_rbo": overall["rbo"]["mean"],
         "mean_jaccard": overall["jaccard"]["mean"],
@@ -234,6 +249,52 @@ def _canary(record: JobRecord, settings: SharedSettings, registry: RegistryStore
         "ndcg@10_candidate": accuracy.get("ndcg@10_candidate"),
         "stored": not policy.dry_run,
     }
+
+
+def _mirrored(
+    job_id: str,
+    record: JobRecord,
+    settings: SharedSettings,
+    store: JobStore,
+    registry: RegistryStore,
+    version: str,
+    live_version: str,
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """The histories of live requests the service mirrored to ``version`` while ``live_version`` served
+    them: waits until ``shadow.requests`` were mirrored or ``shadow.max_minutes`` passed (or live changed),
+    reporting the count as the job's progress."""
+    gate = ShadowGate.model_validate(record.shadow)
+    pairs = PairLog(settings.redis_url, settings.state_dir)
+    started = time.time()
+    deadline = started + gate.max_minutes * 60
+    changed = None
+    while True:
+        found = [p for p in pairs.read(version) if p.get("live") == live_version]
+        now = time.time()
+        store.patch(
+            job_id,
+            heartbeat_at=now,
+            progress={"stage": "shadow", "mirrored": len(found), "needed": gate.requests, "until": deadline},
+        )
+        if len(found) >= gate.requests or now >= deadline:
+            break
+        current = registry.aliases().get("live")
+        if current != live_version:
+            changed = f"live changed from {live_version!r} to {current!r} during the shadow gate"
+            break
+        time.sleep(min(SHADOW_POLL_S, max(deadline - now, 0.0)))
+    histories = [list(p["history"]) for p in found[: gate.requests]]
+    source: dict[str, Any] = {
+        "kind": "shadow",
+        "mirrored": len(histories),
+        "needed": gate.requests,
+        "waited_s": round(time.time() - started, 1),
+    }
+    if changed:
+        source["live_changed"] = changed
+    elif len(found) < gate.requests:
+        source["note"] = f"{len(found)} of {gate.requests} requests mirrored in {gate.max_minutes:g} minutes"
+    return histories, source
 
 
 def _promote(

@@ -39,7 +39,7 @@ from steadyrec.core.canary import canary_verdict, compare, policy_from, top_list
 from steadyrec.core.event_log import Event, EventLog
 from steadyrec.core.formats import read_interactions
 from steadyrec.core.interactions import RawInteraction
-from steadyrec.core.job_spec import FinetuneJobRequest, JobData
+from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS, FinetuneJobRequest, JobData
 from steadyrec.core.jobs import SQLiteJobStore
 from steadyrec.core.onnx_model import LoadedModel, load_version
 from steadyrec.core.registry import RegistryStore
@@ -153,7 +153,7 @@ def _update(policy: Policy, day: int, seen: Sequence[RawInteraction], args: argp
     spec = FinetuneJobRequest(
         method=method,
         params={"epochs": args.finetune_epochs},
-        data=JobData(min_item_interactions=growth),
+        data=JobData(min_item_interactions=growth, holdout=args.holdout),
         run_canary=True,
         canary_samples=args.canary_samples,
         promote_if_passed=True,
@@ -311,7 +311,10 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--panel", type=int, default=500, help="users whose lists measure churn")
     parser.add_argument("--canary-samples", type=int, default=1000)
-    parser.add_argument("--min-item-interactions", type=int, default=3, help="finest-growth's threshold")
+    parser.add_argument(
+        "--min-item-interactions", type=int, default=MIN_ITEM_INTERACTIONS, help="finest-growth's threshold"
+    )
+    parser.add_argument("--holdout", default="test", choices=["split", "test", "none"], help="fine-tunes' holdout")
     parser.add_argument("--name", default="daily-replay")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
@@ -329,7 +332,8 @@ def main() -> None:
         f"{args.hidden}, max_len {args.max_len}; v0 and retrains {args.epochs} epochs; fine-tunes "
         f"{args.finetune_epochs} epochs through the job path with the default canary (replaying the "
         f"{args.canary_samples} most recent users) and automatic promotion; finest-growth adds items with "
-        f">= {args.min_item_interactions} interactions. Panel: {args.panel} users of v0's data. Full ranking; "
+        f">= {args.min_item_interactions} interactions (rows warmed up on their windows); fine-tunes hold out "
+        f"'{args.holdout}'. Panel: {args.panel} users of v0's data. Full ranking; "
         "history excluded on ml-100k, kept on foursquare (`history_excluded`). `day` 'mean': means over days "
         "(promoted, gate_failures, compute_s summed)."
     )

@@ -255,9 +255,11 @@ def canary_verdict(
     floor_model: LoadedModel | None = None,
     *,
     names: tuple[str, str] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The verdict the service stores, a job records and the CLI prints (blocking): the two models' names
-    (``names``, default their versions), when, how many replayed users, the policy and the gate's outcome."""
+    (``names``, default their versions), when, how many histories were compared and where they came from
+    (``source``, default a replay of recent users), the policy and the gate's outcome."""
     outcome = gate(live, candidate, replay, policy, floor_model)
     live_name, candidate_name = names or (live.version, candidate.version)
     return {
@@ -265,6 +267,7 @@ def canary_verdict(
         "live": live_name,
         "created_at": utc_now(),
         "samples": len(replay),
+        "source": source or {"kind": "replay", "users": len(replay)},
         "policy": policy.model_dump(),
         **outcome,
     }

@@ -12,6 +12,11 @@ __all__ = ["MAX_TIMESTAMP", "FinetuneJobRequest", "JobData", "WatchPolicy"]
 MAX_TIMESTAMP = 1e11  # bounds a job's event window (seconds since the epoch, year 5138)
 
 
+# a new item joins a fine-tuned model once it has this many interactions: fewer are mostly one-off visits
+# and typos, and on the daily replays three kept the lists steady while new items entered them
+MIN_ITEM_INTERACTIONS = 3
+
+
 class JobData(BaseModel):
     """What a fine-tune job trains on."""
 
@@ -26,11 +31,18 @@ class JobData(BaseModel):
     format: Literal["pairs", "sequences", "tsv", "recbole"] | None = None
     include_events: StrictBool = Field(True, description="append the fresh events of POST /events")
     min_item_interactions: int | None = Field(
-        None,
+        MIN_ITEM_INTERACTIONS,
         ge=1,
         le=1_000_000,
         description="items the base model does not know join it when they have at least this many "
-        "interactions in the data (new ids after the old ones); null: the catalog stays the base's",
+        "interactions in the data (new ids after the old ones, rows fitted to their contexts); null: the "
+        "catalog stays the base's and their interactions are left out",
+    )
+    holdout: Literal["split", "test", "none"] = Field(
+        "test",
+        description="what stays out of training: 'test' each user's newest interaction (the one the manifest's "
+        "metrics and the canary's held-out check rank); 'split' the base's validation item too; 'none' nothing "
+        "(the manifest's metrics and the canary's held-out check are then in-sample)",
     )
     events_since: float | None = Field(
         None, ge=0.0, le=MAX_TIMESTAMP, description="only events at or after this timestamp"
@@ -63,6 +75,23 @@ class WatchPolicy(BaseModel):
     min_judged: int = Field(100, ge=1, le=10_000_000, description="judged lists needed to compare hit rates")
 
 
+class ShadowGate(BaseModel):
+    """How long a shadow gate mirrors live traffic to the candidate before it judges."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = Field(
+        500, ge=1, le=100_000, description="judge once this many live requests were mirrored to the candidate"
+    )
+    max_minutes: float = Field(
+        60.0,
+        gt=0.0,
+        le=24 * 60.0,
+        description="judge after this long even with fewer (the policy's min_samples then decides); counts "
+        "against the job's time limit",
+    )
+
+
 class FinetuneJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +112,13 @@ class FinetuneJobRequest(BaseModel):
         default_factory=dict, description="CanaryPolicy fields for run_canary; the default policy otherwise"
     )
     canary_samples: int = Field(1000, ge=1, le=50_000, description="users replayed by run_canary (most recent)")
+    canary_source: Literal["replay", "shadow"] = Field(
+        "replay",
+        description="what the gate judges: 'replay' the canary_samples most recent users of the job's data; "
+        "'shadow' live /recommend requests mirrored to the candidate (needs STEADYREC_SHADOW_SAMPLE_RATE > 0) "
+        "until the 'shadow' counts are met",
+    )
+    shadow: ShadowGate = Field(default_factory=ShadowGate, description="with canary_source 'shadow'")
     promote_if_passed: StrictBool = Field(
         False,
         description="make the candidate live when its canary passes (needs run_canary); a failed gate never "
@@ -104,6 +140,8 @@ class FinetuneJobRequest(BaseModel):
     def _promotion_needs_a_stored_verdict(self) -> FinetuneJobRequest:
         if self.watch is not None and not self.promote_if_passed:
             raise ValueError("watch needs promote_if_passed: only an automatic promotion is watched")
+        if self.canary_source == "shadow" and not self.run_canary:
+            raise ValueError("canary_source 'shadow' needs run_canary")
         if self.promote_if_passed and not self.run_canary:
             raise ValueError("promote_if_passed needs run_canary: the canary decides the promotion")
         if self.promote_if_passed and self.canary_policy.get("dry_run") is True:

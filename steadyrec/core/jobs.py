@@ -39,6 +39,8 @@ class JobRecord(BaseModel):
     run_canary: bool = False
     canary_policy: dict[str, Any] = Field(default_factory=dict)  # CanaryPolicy fields; defaults otherwise
     canary_samples: int = 1000  # replayed users
+    canary_source: str = "replay"  # or "shadow": mirrored live requests (job_spec.FinetuneJobRequest)
+    shadow: dict[str, Any] = Field(default_factory=dict)  # job_spec.ShadowGate fields
     promote_if_passed: bool = False  # make the candidate live when its canary passes
     watch: dict[str, Any] | None = None  # the service's watch policy after an automatic promotion
     schedule: str | None = None  # the schedule that made the job, if one did

@@ -32,6 +32,8 @@ class SharedSettings(BaseSettings):
     # catalogue-sized model ends well inside it, a typo such as 10^8 epochs ends the same day, as failed
     job_time_limit_s: float = Field(6 * 3600.0, gt=0)
     job_time_limit_grace_s: float = Field(60.0, gt=0)  # then Celery's hard limit ends the process
+    # share of /recommend also scored by the candidate (service.mirror); a job's shadow gate needs it > 0
+    shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)
     schedule_tick_s: float = Field(30.0, ge=0.5, le=3600.0)  # how often the beat looks for due schedules
 
     @field_validator("redis_url", mode="before")

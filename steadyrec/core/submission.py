@@ -2,9 +2,10 @@
 
 One path for every job, whoever asks: ``POST /jobs/finetune`` (the service) and a schedule's slot (the
 scheduler in the worker). Checked: the method and its parameters (the torch-free configs), the canary
-policy, the time limit, the base version, and the data (a dataset under the data dir, or the base's
-recorded training data, found as recorded or by name in the data dir). The job is recorded as
-``queued`` and only its id goes to the worker, with Celery's soft and hard time limits.
+policy and a shadow gate's needs (mirrored traffic, a wait inside the time limit), the time limit, the
+base version, and the data (a dataset under the data dir, or the base's recorded training data, found as
+recorded or by name in the data dir). The job is recorded as ``queued`` and only its id goes to the
+worker, with Celery's soft and hard time limits.
 """
 
 from __future__ import annotations
@@ -77,6 +78,23 @@ def _time_limit(settings: SharedSettings, asked: float | None) -> float:
     return asked
 
 
+def _check_shadow(settings: SharedSettings, spec: FinetuneJobRequest, time_limit: float) -> None:
+    if spec.canary_source != "shadow":
+        return
+    if settings.shadow_sample_rate <= 0:
+        raise JobRefused(
+            "invalid",
+            "canary_source 'shadow' needs mirrored traffic, and this server mirrors none: set "
+            "STEADYREC_SHADOW_SAMPLE_RATE above 0",
+        )
+    if spec.shadow.max_minutes * 60 >= time_limit:
+        raise JobRefused(
+            "invalid",
+            f"shadow.max_minutes {spec.shadow.max_minutes:g} does not fit in the job's time limit of "
+            f"{time_limit:g} s (the fine-tune runs first)",
+        )
+
+
 def prepare_job(
     spec: FinetuneJobRequest, settings: SharedSettings, *, job_id: str | None = None, schedule: str | None = None
 ) -> JobRecord:
@@ -87,6 +105,7 @@ def prepare_job(
     except ValueError as err:
         raise JobRefused("invalid", str(err)) from err
     time_limit = _time_limit(settings, spec.time_limit_s)
+    _check_shadow(settings, spec, time_limit)
     store = RegistryStore(settings.models_dir)
     base_version = _base_version(store, spec.base)
     _check_data(settings, store, base_version, spec)
@@ -99,6 +118,8 @@ def prepare_job(
         run_canary=spec.run_canary,
         canary_policy=spec.canary_policy,
         canary_samples=spec.canary_samples,
+        canary_source=spec.canary_source,
+        shadow=spec.shadow.model_dump(),
         promote_if_passed=spec.promote_if_passed,
         watch=spec.watch.model_dump() if spec.watch is not None else None,
         time_limit_s=time_limit,

@@ -89,6 +89,21 @@ async def test_cancelling_a_queued_job_and_then_again(client) -> None:
             "window_s",
             id="watch-window-zero",
         ),
+        pytest.param(
+            {"method": "finest", "canary_source": "shadow"}, 422, "needs run_canary", id="shadow-without-gate"
+        ),
+        pytest.param(
+            {"method": "finest", "run_canary": True, "canary_source": "shadow"},
+            422,
+            "STEADYREC_SHADOW_SAMPLE_RATE",
+            id="shadow-gate-without-mirroring",
+        ),
+        pytest.param(
+            {"method": "finest", "run_canary": True, "canary_source": "shadow", "shadow": {"requests": 0}},
+            422,
+            "requests",
+            id="shadow-gate-of-no-requests",
+        ),
         pytest.param({"method": "finest", "colour": "red"}, 422, "colour", id="unknown-field"),
         pytest.param({}, 422, "method", id="missing-method"),
     ],
@@ -98,6 +113,21 @@ async def test_invalid_jobs_are_refused_and_never_queued(client, body, status, m
     assert response.status_code == status, response.text
     assert message in str(response.json()["detail"])
     assert (await client.get("/jobs", headers=auth())).json()["jobs"] == []
+
+
+async def test_a_shadow_gate_longer_than_the_job_may_run_is_refused(settings) -> None:
+    from tests.service.conftest import serving
+
+    settings = settings.model_copy(update={"shadow_sample_rate": 0.5})
+    body = {"method": "finest", "run_canary": True, "canary_source": "shadow", "time_limit_s": 600}
+    async with serving(settings) as client:
+        response = await client.post("/jobs/finetune", json={**body, "shadow": {"max_minutes": 10}}, headers=auth())
+        assert response.status_code == 422
+        assert "shadow.max_minutes 10 does not fit in the job's time limit of 600 s" in str(response.json()["detail"])
+        response = await client.post("/jobs/finetune", json={**body, "shadow": {"max_minutes": 5}}, headers=auth())
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert job["canary_source"] == "shadow" and job["shadow"] == {"requests": 500, "max_minutes": 5.0}
 
 
 async def test_jobs_need_the_token(client) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
 import pytest
 
+from steadyrec.core.shadow_pairs import PairLog
 from tests.service.conftest import auth, serving
 
 pytestmark = pytest.mark.anyio
@@ -33,7 +33,7 @@ async def test_mirrored_pairs_are_scored_logged_and_measured(settings) -> None:
             await asyncio.sleep(0.05)
         assert metric(text, "steadyrec_shadow_mirrored_total") == 3
         assert 0.0 <= metric(text, "steadyrec_shadow_rbo") <= 1.0
-    pairs = [json.loads(line) for line in (settings.state_dir / "shadow_pairs.jsonl").read_text().splitlines()]
+    pairs = PairLog(None, settings.state_dir).read("v2")
     assert len(pairs) == 3 and {p["candidate"] for p in pairs} == {"v2"} and len(pairs[0]["live_items"]) == 5
 
 

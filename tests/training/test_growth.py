@@ -15,7 +15,7 @@ from steadyrec.core.interactions import build_log
 from steadyrec.core.manifest import read_items
 from steadyrec.core.registry import RegistryStore
 from training.finetune import FinetuneRequest, run_finetune
-from training.growth import cooccurrence_weights, grow_catalog, grow_model
+from training.growth import NewItemWarmUp, cooccurrence_weights, grow_catalog, grow_model, warm_up_new_items
 from training.models import build_model
 
 
@@ -56,6 +56,35 @@ def test_growing_a_model_keeps_old_rows_and_moves_special_rows_last(kind: str, c
         torch.testing.assert_close(new[name][lead + 6 :], table[lead + 4 :])  # [mask] stays last
     if kind == "bert4rec":
         assert grown.mask_token == 7 and new["item_emb.weight"].shape[0] == 8
+
+
+def test_the_warm_up_fits_only_the_new_rows_and_lifts_the_new_item_where_it_follows() -> None:
+    torch.manual_seed(0)
+    known = ["a", "b", "c", "d", "e", "f"]
+    rows = [(f"u{u}", known[(u + j) % 6], float(j)) for u in range(12) for j in range(6)]  # old items only
+    rows += [(f"v{u}", item, 100.0 + j) for u in range(8) for j, item in enumerate(["b", "a", "x", "c"])]
+    growth = grow_catalog(build_log(rows), known, min_interactions=1)  # x joins as item 7
+    model = build_model("sasrec", 6, {"hidden": 8, "blocks": 1, "max_len": 6, "dropout": 0.0})
+    grown = grow_model(model, cooccurrence_weights(growth.log, n_old=6))
+    before = {name: t.clone() for name, t in grown.state_dict().items()}
+    history = torch.tensor([[0, 0, 0, 0, 2, 1]])  # ... b, a: x came next in every v-user's sequence
+
+    def rank_of_x() -> int:
+        grown.eval()
+        with torch.no_grad():
+            scores = grown.scores(history)[0]  # (7,)
+        return int((scores > scores[6]).sum())
+
+    start = rank_of_x()
+    warm_up_new_items(grown, growth.log, n_old=6, config=NewItemWarmUp(epochs=30, lr=0.1))
+    after = grown.state_dict()
+    for name, table in before.items():
+        if table.shape[0] == 8:  # the item table: padding, 6 old items, x
+            torch.testing.assert_close(after[name][:7], table[:7], rtol=0, atol=0)
+            assert not torch.equal(after[name][7], table[7])
+        else:
+            torch.testing.assert_close(after[name], table, rtol=0, atol=0)
+    assert start > 0 and rank_of_x() == 0
 
 
 @pytest.fixture(scope="module")
