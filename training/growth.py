@@ -40,7 +40,7 @@ class NewItemWarmUp:
     """Training of the new rows alone before the method runs (every other weight frozen)."""
 
     epochs: int = 20  # the windows holding new items are few: 20 passes take about a second
-    lr: float = 0.1  # rows start far from where they belong; measured in benchmarks/loop (new_items)
+    lr: float = 0.1  # rows start far from where they belong (benchmarks/loop/README.md)
     batch_size: int = 128
     seed: int = 0
 
