@@ -13,12 +13,13 @@ router = APIRouter(tags=["events"])
 
 @router.post("/events", response_model=EventsResponse, dependencies=[Authorized])
 async def post_events(body: EventsRequest, state: StateDep) -> EventsResponse:
-    """Ingest a batch of interactions: durably appended (fsynced) before the answer, then visible to
-    `/recommend` by `user_id` at once and to fine-tune jobs as fresh logs. Unknown items are kept."""
+    """Ingest a batch of interactions: committed to the event log before the answer, then visible to
+    `/recommend` by `user_id` at once (on every replica) and to fine-tune jobs as fresh logs. Unknown items
+    are kept."""
     events = sorted((Event(e.user, e.item, e.timestamp) for e in body.events), key=lambda e: e.timestamp)
     async with state.events_lock:
-        await asyncio.to_thread(state.event_log.append, events)
-        state.events.add(events)
-    for event in events:  # in time order: a user's first event judges the list served to them
-        state.hits.interacted(event.user, event.item)
+        ids = await asyncio.to_thread(state.event_log.append, events)
+        await state.events.add(list(zip(ids, events, strict=True)))
+    # in time order: a user's first event judges the list served to them
+    await state.hits.record_events((event.user, event.item) for event in events)
     return EventsResponse(accepted=len(events), users=len({e.user for e in events}))
