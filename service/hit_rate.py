@@ -127,7 +127,7 @@ class RedisHitRate(HitRate):
         super().__init__(registry, **kwargs)
         import redis.asyncio as aioredis
 
-        self.redis = aioredis.Redis.from_url(url)
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._queue: asyncio.Queue[tuple[str, list[str], str, float]] = asyncio.Queue(maxsize=QUEUE)
         self._writer: asyncio.Task[None] | None = None
 
@@ -156,7 +156,12 @@ class RedisHitRate(HitRate):
                 log.warning("could not remember %d served lists: %s", len(batch), err)
 
     async def record_events(self, events: Iterable[tuple[str, str]]) -> None:
-        events = list(events)
+        try:
+            await self._judge(list(events))
+        except Exception as err:  # the hit rate is a measurement: Redis away must not fail the ingest
+            log.warning("could not judge served lists: %s", err)
+
+    async def _judge(self, events: list[tuple[str, str]]) -> None:
         if not events:
             return
         async with self.redis.pipeline(transaction=False) as pipe:

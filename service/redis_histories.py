@@ -27,7 +27,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from service.errors import Unavailable
 from service.event_store import EventStore, NumberedEvent
 from steadyrec.core.event_log import Event, EventLog
 from steadyrec.core.formats import read_interactions
@@ -44,6 +46,9 @@ SEEDED = PREFIX + "seeded"
 LOCK = PREFIX + "filling"
 LOCK_TTL_S = 3600  # a filler that died releases the lock after this long
 CHUNK = 20_000  # events per round of a fill
+REDIS_TIMEOUT_S = 2.0  # longest wait for Redis on a request
+FILL_TIMEOUT_S = 120.0  # longest wait for one round of a fill
+RETRIES = 8  # attempts to add a batch while Redis is away (1, 2, 4, ... 30 s apart)
 
 # KEYS: the user's list, the recency set. ARGV: cap, user, then (id, item) pairs in ascending id order.
 ADD_SCRIPT = """
@@ -86,21 +91,50 @@ def _items(entries: list[bytes | str]) -> list[str]:
 
 class RedisEventStore(EventStore):
     def __init__(self, url: str, cap: int) -> None:
-        self.redis = aioredis.Redis.from_url(url)
+        # a request never waits on Redis for long: past these it is a 503 (service.errors.Unavailable)
+        self.redis = aioredis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self._bulk = aioredis.Redis.from_url(url, socket_timeout=FILL_TIMEOUT_S)  # a fill's large pipelines
         self.cap = cap
         self._script = self.redis.register_script(ADD_SCRIPT)
         self._source: tuple[Path | None, str | None, EventLog] | None = None
         self._filling: asyncio.Task[None] | None = None
+        self._retries: set[asyncio.Future[None]] = set()
 
     async def history(self, user: str) -> list[str] | None:
-        entries = await self.redis.lrange(USER + user, 0, -1)
+        try:
+            entries = await self.redis.lrange(USER + user, 0, -1)
+        except RedisError as err:
+            raise Unavailable(f"user histories are unavailable ({err}); retry, or send 'items' instead") from None
         return _items(entries) if entries else None
 
     async def add(self, events: list[NumberedEvent]) -> None:
+        """Committed events into their users' histories; while Redis is away, retried in the background
+        (adding is idempotent), so the caller's acknowledgement of the stored events stands."""
+        try:
+            await self._add(events)
+        except RedisError as err:
+            log.warning("could not add %d events to the shared histories (%s); retrying", len(events), err)
+            retry = asyncio.ensure_future(self._retry(events))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+
+    async def _retry(self, events: list[NumberedEvent]) -> None:
+        for attempt in range(RETRIES):
+            await asyncio.sleep(min(2.0**attempt, 30.0))
+            try:
+                await self._add(events)
+                return
+            except RedisError:
+                continue
+        log.error("gave up adding %d events to the shared histories; a refill restores them", len(events))
+
+    async def _add(self, events: list[NumberedEvent], client: aioredis.Redis | None = None) -> None:
         by_user: dict[str, list[str | int]] = defaultdict(list)
         for event_id, event in sorted(events, key=lambda pair: pair[0]):
             by_user[event.user] += [event_id, event.item]
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with (client or self.redis).pipeline(transaction=False) as pipe:
             for user, pairs in by_user.items():
                 await self._script(keys=[USER + user, RECENT], args=[self.cap, user, *pairs], client=pipe)
             await pipe.execute()
@@ -160,9 +194,9 @@ class RedisEventStore(EventStore):
                 batch.append((next_id, Event(user, item, 0.0)))
                 next_id += 1
             if len(batch) >= CHUNK:
-                await self.add(batch)
+                await self._add(batch, self._bulk)
                 batch = []
-        await self.add(batch)
+        await self._add(batch, self._bulk)
         return total
 
     async def _add_event_log(self, event_log: EventLog) -> int:
@@ -171,13 +205,16 @@ class RedisEventStore(EventStore):
             chunk = await asyncio.to_thread(_read_chunk, event_log, after)
             if not chunk:
                 return added
-            await self.add(chunk)
+            await self._add(chunk, self._bulk)
             after, added = chunk[-1][0], added + len(chunk)
 
     async def close(self) -> None:
         if self._filling is not None:
             self._filling.cancel()
+        for retry in self._retries:
+            retry.cancel()
         await self.redis.aclose()
+        await self._bulk.aclose()
 
 
 def _read_chunk(event_log: EventLog, after: int) -> list[NumberedEvent]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server a test stops and starts again: while it
+    is down, clients retrying a port inside that range can be given it as their own source port and
+    connect to themselves (TCP simultaneous open), then wait forever for an answer."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 class RedisServer:
     """A private redis-server on 127.0.0.1 that can be stopped and started again on the same port."""
 
@@ -37,7 +56,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed (scripts/test.sh installs it with apt-get)")
-        self.binary, self.port, self.appendonly = binary, free_port(), appendonly
+        self.binary, self.port, self.appendonly = binary, server_port(), appendonly
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -96,7 +115,7 @@ class PostgresServer:
         if bindir is None:
             raise FileNotFoundError("PostgreSQL is not installed (scripts/test.sh installs it with apt-get)")
         self.bindir: Path = bindir
-        self.port = free_port()
+        self.port = server_port()
         self.root = Path(tempfile.mkdtemp(prefix="steadyrec-pg-"))
         self.data = self.root / "data"
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
