@@ -5,7 +5,8 @@ ServiceError
 ├── Conflict (409): the current state forbids it (a version that exists, no passed canary, too late to cancel)
 ├── InvalidRequest (422): a well-formed body that still cannot be served
 ├── Unauthorized (401): missing or wrong bearer token
-└── NotReady (503): no live model loaded yet
+├── NotReady (503): no live model loaded yet
+└── Unavailable (503, Retry-After): a store the request needs (the event log's database, Redis) is away
 
 A body that fails validation gets FastAPI's 422 shape (``{"detail": [{"type", "loc", "msg", "ctx"}]}``)
 without the ``input`` FastAPI echoes: the input may be a value JSON cannot carry (NaN, infinity, a
@@ -70,9 +71,16 @@ class NotReady(ServiceError):
     status = 503
 
 
+class Unavailable(ServiceError):
+    status = 503
+    retry_after_s = 1
+
+
 def error_response(err: ServiceError) -> JSONResponse:
     """The response of a service error: its status and ``{"detail": ...}``."""
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
+    if isinstance(err, Unavailable):
+        headers = {"Retry-After": str(err.retry_after_s)}
     detail: object = safe_text(err.message)
     if isinstance(err, InvalidRequest):  # the same shape as FastAPI's own 422 (pydantic's error list)
         detail = [{"type": "value_error", "loc": ["body"], "msg": detail}]

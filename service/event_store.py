@@ -1,47 +1,90 @@
 """Per-user interaction histories the service answers ``user_id`` requests from.
 
-Seeded from an interaction file (the training log) at start-up, then from the durable event log
-(events ingested through ``POST /events``), and kept current as events arrive. Items are kept as the
-dataset's own ids, so items a model does not know yet are kept too (a later model learns them).
+A history holds the dataset's own item ids, oldest first, so items a model does not know yet are kept too
+(a later model learns them); it is capped at the newest ``HISTORY_CAP`` items. Where the histories live:
+
+- in this process's memory (``MemoryEventStore``), the embedded setup: seeded at start-up from the seed
+  log (the training log) and the event log, then kept current by the events this process ingests;
+- in Redis (``service.redis_histories.RedisEventStore``) when ``REDIS_URL`` is set: shared by every API
+  replica, so no sticky routing is needed.
+
+Every event carries its event-log id; a store orders each user's history by it.
 """
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 
-from steadyrec.core.event_log import Event
+from steadyrec.core.event_log import Event, EventLog
 from steadyrec.core.formats import read_interactions
 from steadyrec.core.replay import histories_by_recency, most_recent
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "MemoryEventStore", "NumberedEvent"]
 
 log = logging.getLogger(__name__)
 
+NumberedEvent = tuple[int, Event]  # (event-log id, event)
 
-class EventStore:
-    def __init__(self) -> None:
+
+class EventStore(ABC):
+    @abstractmethod
+    async def history(self, user: str) -> list[str] | None:
+        """The user's items, oldest first; None for a user with no stored history."""
+
+    @abstractmethod
+    async def add(self, events: list[NumberedEvent]) -> None:
+        """Append committed events (in id order) to their users' histories; they become the most recent."""
+
+    @abstractmethod
+    async def recent(self, limit: int) -> list[tuple[str, list[str]]]:
+        """The ``limit`` users with the most recent activity, newest first, with their histories."""
+
+    @abstractmethod
+    async def load(self, seed: Path | None, seed_format: str | None, event_log: EventLog) -> None:
+        """Fill the store at start-up from the seed log and the event log (where it is not filled yet)."""
+
+    async def check(self) -> None:  # noqa: B027 (optional hook)
+        """Called periodically: notice lost state and restore it (the Redis store rebuilds)."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections."""
+
+
+class MemoryEventStore(EventStore):
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self._histories: dict[str, list[str]] = {}
 
-    def seed_from_file(self, path: Path, fmt: str | None = None) -> int:
-        """Load every interaction of ``path`` (in time order when every row has a timestamp); returns the count."""
+    def _seed_from_file(self, path: Path, fmt: str | None) -> int:
         rows = list(read_interactions(Path(path), fmt))  # type: ignore[arg-type]
-        self._histories = histories_by_recency(rows)
+        self._histories = {u: h[-self.cap :] for u, h in histories_by_recency(rows).items()}
         log.info("event store seeded with %d interactions of %d users from %s", len(rows), len(self._histories), path)
         return len(rows)
 
-    def add(self, events: list[Event]) -> None:
-        """Append events to their users' histories (in the order given); they become the most recent."""
-        for event in events:
+    def _add(self, events: list[NumberedEvent]) -> None:
+        for _, event in events:
             history = self._histories.pop(event.user, [])
             history.append(event.item)
+            if len(history) > self.cap:
+                del history[: len(history) - self.cap]
             self._histories[event.user] = history
 
-    def history(self, user: str) -> list[str] | None:
+    async def load(self, seed: Path | None, seed_format: str | None, event_log: EventLog) -> None:
+        import asyncio
+
+        if seed is not None:
+            await asyncio.to_thread(self._seed_from_file, seed, seed_format)
+        self._add(await asyncio.to_thread(lambda: list(event_log.read_numbered())))  # acknowledged before a restart
+
+    async def history(self, user: str) -> list[str] | None:
         return self._histories.get(user)
 
-    def recent(self, limit: int) -> list[tuple[str, list[str]]]:
-        """The ``limit`` users with the most recent activity, newest first, with their histories."""
+    async def add(self, events: list[NumberedEvent]) -> None:
+        self._add(events)
+
+    async def recent(self, limit: int) -> list[tuple[str, list[str]]]:
         return most_recent(self._histories, limit)
 
     def __len__(self) -> int:

@@ -48,7 +48,7 @@ async def recommend(
 ) -> RecommendResponse:
     _check_limits(request, settings)
     if request.user_id is not None:
-        stored = events.history(request.user_id)
+        stored = await events.history(request.user_id)
         if stored is None:
             raise NotFound(f"unknown user {request.user_id[:80]!r}: no stored history; send 'items' instead")
         raw = stored

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class ModelRegistry:
-    def __init__(self, root: Path, session: SessionConfig | None = None) -> None:
-        self.store = RegistryStore(root)
+    def __init__(self, root: Path, session: SessionConfig | None = None, redis_url: str | None = None) -> None:
+        self.store = RegistryStore(root, redis_url)
         self.session = session or SessionConfig()
         self._aliases: dict[str, LoadedModel] = {}
         self._lock = asyncio.Lock()  # one alias change at a time; reads never wait for it
@@ -72,9 +72,10 @@ class ModelRegistry:
     def loaded(self) -> dict[str, str]:
         return {alias: model.version for alias, model in self._aliases.items()}
 
-    async def refresh(self) -> None:
-        """Reload aliases if another process changed them on disk."""
-        if self.aliases_changed():
+    async def refresh(self, force: bool = False) -> None:
+        """Reload aliases if another process changed them on disk (``force``: announced, so read the file
+        even where its modification time is not visible yet, as on a network file system)."""
+        if self.aliases_changed() or force:
             async with self._lock:
                 await asyncio.to_thread(self.load_aliases)
 

@@ -30,13 +30,13 @@ def policy_from(values: dict[str, Any]) -> CanaryPolicy:
         raise InvalidRequest(str(err)) from None
 
 
-def _histories(body: ShadowRequest, events: EventStore) -> list[list[str]]:
+async def _histories(body: ShadowRequest, events: EventStore) -> list[list[str]]:
     if body.requests is None:
-        return [history for _, history in events.recent(body.replay or DEFAULT_REPLAY)]
+        return [history for _, history in await events.recent(body.replay or DEFAULT_REPLAY)]
     out = []
     for i, item in enumerate(body.requests):
         if item.user_id is not None:
-            history = events.history(item.user_id)
+            history = await events.history(item.user_id)
             if history is None:
                 raise NotFound(f"requests[{i}]: unknown user {item.user_id[:80]!r}")
             out.append(history)
@@ -63,7 +63,7 @@ def _candidate(registry: ModelRegistry, version: str | None) -> LoadedModel:
 async def shadow_compare(body: ShadowRequest, registry: ModelRegistry, events: EventStore) -> dict[str, Any]:
     live = registry.live()
     candidate = _candidate(registry, None)
-    histories = _histories(body, events)
+    histories = await _histories(body, events)
     result = await asyncio.to_thread(compare, live, candidate, histories, body.k, body.p)
     return {
         "live": live.version,
@@ -86,7 +86,7 @@ async def run_canary(
     candidate = await asyncio.to_thread(_candidate, registry, version)
     if candidate.version == live.version:
         log.info("canary of %s against itself (it is live)", version)
-    replay = [history for _, history in events.recent(samples)]
+    replay = [history for _, history in await events.recent(samples)]
     floor_model = None
     if policy.noise_floor_version is not None:
         floor_model = await asyncio.to_thread(_candidate, registry, policy.noise_floor_version)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from service.hit_rate import HitRate
+from service.hit_rate import HitRate, VersionCounts
 from service.registry import ModelRegistry
 from service.schemas import WatchPolicy
 from steadyrec.core.manifest import utc_now
@@ -95,11 +95,14 @@ class PromotionWatch:
             previous, self._live = self._live, live
             self._watch = None
             if live is not None and previous is not None:
-                await asyncio.to_thread(self._start, live, previous)
+                counts = (await self.hits.counts(previous), await self.hits.counts(live))
+                await asyncio.to_thread(self._start, live, previous, counts)
         if self._watch is not None:
             await self._judge(final=self._clock() - self._watch.started >= self._watch.policy.window_s)
 
-    def _start(self, version: str, previous: str) -> None:
+    def _start(self, version: str, previous: str, counts: tuple[VersionCounts, VersionCounts]) -> None:
+        """Watch ``version`` if a job promoted it with a watch policy; ``counts``: the online counts of
+        ``previous`` (the baseline) and of ``version`` so far."""
         changes = [c for c in self.registry.store.history() if c["alias"] == "live"]
         if not changes or changes[-1]["to"] != version or not str(changes[-1]["reason"]).startswith(AUTO_PROMOTION):
             return
@@ -108,14 +111,13 @@ class PromotionWatch:
         if policy is None:
             return
         requests, errors, latencies = self.stats.snapshot(previous)
-        counts = self.hits.counts(previous)
+        before, mine = counts
         baseline = {
             "error_rate": errors / requests if requests else None,
             "p99_s": _p99(latencies),
-            "hit_rate": counts.hit_rate if counts.judged else None,
+            "hit_rate": before.hit_rate if before.judged else None,
         }
         now = self.stats.snapshot(version)
-        mine = self.hits.counts(version)
         self._watch = _Watch(
             version,
             changes[-1]["from"] or previous,
@@ -127,12 +129,11 @@ class PromotionWatch:
         )
         log.info("watching %s after its automatic promotion over %s", version, self._watch.previous)
 
-    def _figures(self, watch: _Watch) -> dict[str, Any]:
+    def _figures(self, watch: _Watch, counts: VersionCounts) -> dict[str, Any]:
         requests, errors, latencies = self.stats.snapshot(watch.version)
         served, failed = requests - watch.start[0], errors - watch.start[1]
         ok = served - failed
         seen = latencies[-ok:] if ok > 0 else []  # the latest, up to RECENT of them
-        counts = self.hits.counts(watch.version)
         judged, hits = counts.judged - watch.start_hits[0], counts.hits - watch.start_hits[1]
         return {
             "requests": served,
@@ -170,7 +171,7 @@ class PromotionWatch:
     async def _judge(self, final: bool) -> None:
         watch = self._watch
         assert watch is not None
-        figures = self._figures(watch)
+        figures = self._figures(watch, await self.hits.counts(watch.version))
         enough = figures["requests"] >= watch.policy.min_requests
         failures = self._failures(watch, figures) if enough else []
         errors_only = [f for f in failures if f.startswith("error rate")]

@@ -27,7 +27,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from steadyrec.core.canary import CanaryPolicy, canary_verdict
-from steadyrec.core.event_log import EventLog
+from steadyrec.core.event_log import open_event_log
 from steadyrec.core.interactions import RawInteraction
 from steadyrec.core.job_spec import ShadowGate
 from steadyrec.core.jobs import FINAL_STATES, JobRecord, JobStore
@@ -68,8 +68,11 @@ def fresh_events(settings: SharedSettings, data: dict[str, Any]) -> list[RawInte
     """Events of the service's durable log within the job's time window (all of them by default)."""
     if not data.get("include_events", True):
         return []
-    events = EventLog(settings.events_path).read(data.get("events_since"), data.get("events_until"))
-    return [(e.user, e.item, e.timestamp) for e in events]
+    events = open_event_log(settings)
+    try:
+        return [(e.user, e.item, e.timestamp) for e in events.read(data.get("events_since"), data.get("events_until"))]
+    finally:
+        events.close()
 
 
 def _data_source(settings: SharedSettings, data: dict[str, Any], registry: RegistryStore, base: str) -> str:
@@ -100,7 +103,7 @@ def run_job(job_id: str, settings: SharedSettings, store: JobStore) -> dict[str,
         return None  # cancelled before it started
     now = time.time()
     store.patch(job_id, attempts=attempt, started_at=now, heartbeat_at=now, worker_pid=os.getpid(), error=None)
-    registry = RegistryStore(settings.models_dir)
+    registry = RegistryStore(settings.models_dir, settings.redis_url)
     version = candidate_version(job_id)
     staging = staging_dir(settings, version)
     try:

@@ -14,7 +14,7 @@ import uuid
 
 from celery import Celery
 
-from steadyrec.core.event_log import EventLog
+from steadyrec.core.event_log import open_event_log
 from steadyrec.core.jobs import JobStore
 from steadyrec.core.schedules import ScheduleStore, due_slot
 from steadyrec.core.settings import SharedSettings
@@ -36,7 +36,13 @@ def run_due_schedules(
     """Start the job of every schedule with a due, unclaimed slot; returns the started job ids."""
     now = time.time() if now is None else now
     records = schedules.all()
-    events = EventLog(settings.events_path).count() if any(r.spec.trigger.after_events for r in records) else 0
+    events = 0
+    if any(r.spec.trigger.after_events for r in records):
+        log_ = open_event_log(settings)
+        try:
+            events = log_.count()
+        finally:
+            log_.close()
     started = []
     for record in records:
         name = record.spec.name

@@ -36,7 +36,7 @@ import numpy as np
 
 from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.canary import canary_verdict, compare, policy_from, top_lists
-from steadyrec.core.event_log import Event, EventLog
+from steadyrec.core.event_log import Event, open_event_log
 from steadyrec.core.formats import read_interactions
 from steadyrec.core.interactions import RawInteraction
 from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS, FinetuneJobRequest, JobData
@@ -223,7 +223,7 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> list[dict[st
         current_panel = [list(current[u]) for u in panel_users]
         new_items = {i for i, d in first_seen.items() if day - NEW_WINDOW < d <= day}
         for policy in policies:
-            EventLog(policy.settings.events_path).append([Event(u, i, float(t or 0.0)) for u, i, t in today])
+            open_event_log(policy.settings).append([Event(u, i, float(t or 0.0)) for u, i, t in today])
             promoted, failures, compute_s = _update(policy, day, seen, args, exclude)
             live_version = policy.registry.aliases()["live"]
             old = policy.live

@@ -23,7 +23,7 @@ import httpx
 
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.world import ADMIN, build_world
-from steadyrec.core.event_log import EventLog
+from steadyrec.core.event_log import open_event_log
 from steadyrec.testing.harness import TOKEN, RedisServer, server_process, start_worker, stop_worker
 
 RESULTS = results_dir(__file__)
@@ -90,7 +90,7 @@ def redis_restart(root: Path, redis: RedisServer) -> dict[str, object]:
                 acknowledged += [(e["user"], e["item"], e["timestamp"]) for e in events]
             else:
                 failed += len(events)
-    stored = {(e.user, e.item, e.timestamp) for e in EventLog(settings.events_path).read()}
+    stored = {(e.user, e.item, e.timestamp) for e in open_event_log(settings).read()}
     lost = sum(1 for e in acknowledged if e not in stored)
     print(
         f"  redis-restart: sent 6000 events in 60 batches, Redis down for batches 20-34; acknowledged "

@@ -52,7 +52,7 @@ async def list_models(state: StateDep) -> ModelsResponse:
                 metrics=manifest.metrics,
                 aliases=[a for a, v in aliases.items() if v == version],
                 verdict=_verdict_summary(store.verdict(version)),
-                online=_online(state.hits.counts(version)),
+                online=_online(await state.hits.counts(version)),
             )
         )
     return ModelsResponse(models=models, aliases=aliases, loaded=state.registry.loaded())

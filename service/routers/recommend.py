@@ -29,7 +29,7 @@ async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
     if response.fallback:
         state.metrics.fallbacks.inc()
     elif body.exclude_seen and body.candidates is None and body.exclude is None and state.mirror.wants_sample():
-        history = body.items if body.items is not None else state.events.history(body.user_id or "") or []
+        history = body.items if body.items is not None else await state.events.history(body.user_id or "") or []
         state.mirror.offer(list(history), [r.item for r in response.items], model.version, body.k)
     # Serialised once by pydantic's own encoder (the model is already validated): no generic response
     # validation or jsonable_encoder on the hot path.

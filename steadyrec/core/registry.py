@@ -5,22 +5,33 @@
     <root>/verdicts/<version>.json  the latest canary verdict of a version (artifacts stay immutable)
 
 Versions are registered by copying into a temporary directory and renaming; ``aliases.json`` is replaced
-atomically (write, fsync, rename), so a reader sees the old or the new state, never a mix.
+atomically (write, fsync, rename), so a reader sees the old or the new state, never a mix. Alias changes
+by several processes (replicas, the worker) take turns on a file lock beside it, so none is lost. With a
+Redis URL, each change is also announced on the ``steadyrec:aliases`` channel, so every replica loads it
+at once (service.main listens; each replica's poll of the file stays as the fallback).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from steadyrec.core.manifest import ArtifactError, Manifest, utc_now, verify_artifact
 
-__all__ = ["ALIASES", "VERSION_PATTERN", "RegistryStore", "validate_version"]
+__all__ = ["ALIASES", "ALIAS_CHANNEL", "VERSION_PATTERN", "RegistryStore", "validate_version"]
+
+log = logging.getLogger(__name__)
+
+ALIAS_CHANNEL = "steadyrec:aliases"
 
 ALIASES = ("live", "candidate")
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -37,9 +48,10 @@ def validate_version(version: str) -> str:
 
 
 class RegistryStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, redis_url: str | None = None) -> None:
         self.root = Path(root)
         self.versions_dir = self.root / "versions"
+        self.redis_url = redis_url  # where alias changes are announced; None: replicas see them by polling
 
     def path(self, version: str) -> Path:
         return self.versions_dir / validate_version(version)
@@ -121,14 +133,40 @@ class RegistryStore:
             raise ValueError(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}")
         if version is not None and not self.exists(version):
             raise ArtifactError(f"no model version {version!r}")
-        state = self._read()
-        previous = state["aliases"].get(alias)
-        if version is None:
-            state["aliases"].pop(alias, None)
-        else:
-            state["aliases"][alias] = version
-        state["history"].append({"at": utc_now(), "alias": alias, "from": previous, "to": version, "reason": reason})
-        _write_json_atomically(self.root / "aliases.json", state)
+        with self._alias_lock():
+            state = self._read()
+            previous = state["aliases"].get(alias)
+            if version is None:
+                state["aliases"].pop(alias, None)
+            else:
+                state["aliases"][alias] = version
+            change = {"at": utc_now(), "alias": alias, "from": previous, "to": version, "reason": reason}
+            state["history"].append(change)
+            _write_json_atomically(self.root / "aliases.json", state)
+        self._announce(change)
+
+    @contextlib.contextmanager
+    def _alias_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "aliases.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _announce(self, change: dict[str, Any]) -> None:
+        """Tell every replica about an alias change at once (best effort: they also poll the file)."""
+        if self.redis_url is None:
+            return
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
+            client.publish(ALIAS_CHANNEL, json.dumps(change))
+            client.close()
+        except redis.RedisError as err:
+            log.warning("could not announce the alias change (%s); replicas see it on their next poll", err)
 
 
 def _write_json_atomically(path: Path, payload: Any) -> None:

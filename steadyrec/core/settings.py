@@ -21,7 +21,12 @@ class SharedSettings(BaseSettings):
     )
 
     models_dir: Path = Path("var/models")  # registry root: versions/<version>/, aliases.json, verdicts/
-    events_path: Path = Path("var/events/events.jsonl")  # durable log of POST /events (fresh logs for jobs)
+    # the event log's database (fresh logs for jobs): PostgreSQL shared by every replica; unset: SQLite beside
+    # events_path (no server)
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL", "STEADYREC_DATABASE_URL"))
+    # where the embedded SQLite event log lies (events.sqlite beside it); a JSON-lines log of an earlier
+    # version at this path is imported once
+    events_path: Path = Path("var/events/events.jsonl")
     redis_url: str | None = Field(  # broker, result backend and job store; unset: embedded SQLite files
         None, validation_alias=AliasChoices("REDIS_URL", "STEADYREC_REDIS_URL")
     )
@@ -36,7 +41,7 @@ class SharedSettings(BaseSettings):
     shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)
     schedule_tick_s: float = Field(30.0, ge=0.5, le=3600.0)  # how often the beat looks for due schedules
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "database_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from service.main import create_app
 from service.settings import Settings
 
 TOKEN = "worker-test-token-0123456789"
+# a test or benchmark names its own servers; the caller's environment must not point it at others
+_SERVER_VARIABLES = ("REDIS_URL", "STEADYREC_REDIS_URL", "DATABASE_URL", "STEADYREC_DATABASE_URL")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +31,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server a test stops and starts again: while it
+    is down, clients retrying a port inside that range can be given it as their own source port and
+    connect to themselves (TCP simultaneous open), then wait forever for an answer."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 class RedisServer:
     """A private redis-server on 127.0.0.1 that can be stopped and started again on the same port."""
 
@@ -35,7 +56,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed (scripts/test.sh installs it with apt-get)")
-        self.binary, self.port, self.appendonly = binary, free_port(), appendonly
+        self.binary, self.port, self.appendonly = binary, server_port(), appendonly
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -74,8 +95,71 @@ def running_redis() -> Iterator[str]:
         server.stop()
 
 
-def worker_env(world: Path, redis: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "STEADYREC_REDIS_URL")}
+def postgres_bindir() -> Path | None:
+    """Where initdb and pg_ctl are: ``pg_config --bindir``, else Debian's newest /usr/lib/postgresql/N/bin."""
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        found = Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip())
+        if (found / "initdb").exists():
+            return found
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return debian[-1].parent if debian else None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster on 127.0.0.1 and a free port, in a temporary folder (initdb, pg_ctl from
+    ``pg_config --bindir``; run as the ``postgres`` user when we are root, as PostgreSQL refuses root)."""
+
+    def __init__(self) -> None:
+        bindir = postgres_bindir()
+        if bindir is None:
+            raise FileNotFoundError("PostgreSQL is not installed (scripts/test.sh installs it with apt-get)")
+        self.bindir: Path = bindir
+        self.port = server_port()
+        self.root = Path(tempfile.mkdtemp(prefix="steadyrec-pg-"))
+        self.data = self.root / "data"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+        subprocess.run(
+            [*self.as_postgres, str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self.as_postgres, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._ctl("-o", options, "-l", str(self.root / "log"), "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """A private PostgreSQL server on 127.0.0.1 and a free port; yields its URL."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        server.remove()
+
+
+def worker_env(world: Path, redis: str | None, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
     env.update(
         {
             "STEADYREC_MODELS_DIR": str(world / "models"),
@@ -87,13 +171,17 @@ def worker_env(world: Path, redis: str | None) -> dict[str, str]:
     )
     if redis is not None:
         env["REDIS_URL"] = redis
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     return env
 
 
-def start_worker(world: Path, redis: str | None, beat_every_s: float | None = None) -> subprocess.Popen[bytes]:
+def start_worker(
+    world: Path, redis: str | None, beat_every_s: float | None = None, database_url: str | None = None
+) -> subprocess.Popen[bytes]:
     """A real Celery worker over ``world``; with ``beat_every_s``, running the scheduler's beat too."""
     (world / "state").mkdir(exist_ok=True)
-    env = worker_env(world, redis)
+    env = worker_env(world, redis, database_url)
     beat = []
     if beat_every_s is not None:
         env["STEADYREC_SCHEDULE_TICK_S"] = str(beat_every_s)
@@ -184,7 +272,7 @@ def server_process(settings: Settings, extra_env: dict[str, str] | None = None) 
     import urllib.request
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "STEADYREC_REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
     env.update(
         {
             "STEADYREC_MODELS_DIR": str(settings.models_dir),
@@ -201,6 +289,8 @@ def server_process(settings: Settings, extra_env: dict[str, str] | None = None) 
         env["STEADYREC_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
     env.update(extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "steadyrec.cli", "serve", "--port", str(port), "--log-level", "warning"],

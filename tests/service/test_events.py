@@ -7,11 +7,21 @@ import time
 import httpx
 import pytest
 
-from service.event_store import EventStore
+from service.event_store import MemoryEventStore
 from service.main import create_app
+from steadyrec.core.event_log import open_event_log
+from steadyrec.core.settings import SharedSettings
 from tests.service.conftest import auth
 
 pytestmark = pytest.mark.anyio
+
+
+def app_event_count(settings) -> int:
+    events = open_event_log(settings)
+    try:
+        return events.count()
+    finally:
+        events.close()
 
 
 async def test_events_are_visible_to_recommend_at_once(client) -> None:
@@ -47,12 +57,13 @@ async def test_acknowledged_events_survive_a_restart(settings) -> None:
         assert body["model_version"] == "v1" and body["fallback"] is False
 
 
-async def test_torn_last_line_is_skipped(settings) -> None:
-    settings.events_path.write_text('{"user": "a", "item": "i1", "timestamp": 1.0}\n{"user": "b", "ite')
+async def test_an_earlier_versions_json_lines_log_is_imported_and_served(settings) -> None:
+    settings.events_path.write_text('{"user": "a", "item": "i1", "timestamp": 1.0}\n{"user": "b", "ite')  # torn
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        assert app.state.steadyrec.events.history("a") == ["i1"]
-        assert app.state.steadyrec.events.history("b") is None
+        assert await app.state.steadyrec.events.history("a") == ["i1"]
+        assert await app.state.steadyrec.events.history("b") is None
+    assert settings.events_path.with_name("events.jsonl.imported").exists()
 
 
 @pytest.mark.parametrize(
@@ -73,7 +84,7 @@ async def test_torn_last_line_is_skipped(settings) -> None:
 async def test_bad_event_batches_are_422_and_write_nothing(client, settings, body) -> None:
     response = await client.post("/events", json=body, headers=auth())
     assert response.status_code == 422 and response.json()["detail"]
-    assert not settings.events_path.exists()
+    assert app_event_count(settings) == 0
 
 
 async def test_events_need_the_token(client) -> None:
@@ -81,9 +92,11 @@ async def test_events_need_the_token(client) -> None:
     assert (await client.post("/events", json={"events": events})).status_code == 401
 
 
-def test_the_event_store_replays_what_the_builder_replays(tmp_path) -> None:
+async def test_the_event_store_replays_what_the_builder_replays(tmp_path) -> None:
     log = tmp_path / "log.tsv"
     log.write_text("u1\ti1\t30\nu2\ti2\t10\nu1\ti3\t5\nu3\ti4\t20\nu2\ti5\t40\n")
-    store = EventStore()
-    assert store.seed_from_file(log, "tsv") == 5
-    assert store.recent(3) == [("u2", ["i2", "i5"]), ("u1", ["i3", "i1"]), ("u3", ["i4"])]
+    store = MemoryEventStore(cap=100)
+    events = open_event_log(SharedSettings(events_path=tmp_path / "events.jsonl", state_dir=tmp_path / "state"))
+    await store.load(log, "tsv", events)
+    assert await store.recent(3) == [("u2", ["i2", "i5"]), ("u1", ["i3", "i1"]), ("u3", ["i4"])]
+    events.close()

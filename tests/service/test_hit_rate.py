@@ -17,7 +17,8 @@ class Clock:
         return self.now
 
 
-def test_hand_made_serves_and_events_give_exact_counts_per_version() -> None:
+@pytest.mark.anyio
+async def test_hand_made_serves_and_events_give_exact_counts_per_version() -> None:
     clock, registry = Clock(), CollectorRegistry()
     hits = HitRate(registry, horizon_s=50.0, clock=clock)
     hits.served("u1", ["a", "b"], "v1")
@@ -31,27 +32,29 @@ def test_hand_made_serves_and_events_give_exact_counts_per_version() -> None:
     hits.served("u3", ["y"], "v2")  # replaces u3's earlier list
     hits.interacted("u3", "x")  # judged against ["y"]: a miss
     hits.interacted("nobody", "x")  # nothing was served to them
-    v1, v2 = hits.counts("v1"), hits.counts("v2")
+    v1, v2 = await hits.counts("v1"), await hits.counts("v2")
     assert (v1.served, v1.judged, v1.hits, v1.hit_rate) == (2, 1, 1, 1.0)
     assert (v2.served, v2.judged, v2.hits, v2.hit_rate) == (2, 1, 0, 0.0)
-    assert hits.counts("v3").hit_rate is None
+    assert (await hits.counts("v3")).hit_rate is None
     text = generate_latest(registry).decode()
     assert 'steadyrec_online_hits_total{version="v1"} 1.0' in text
     assert 'steadyrec_online_judged_total{version="v2"} 1.0' in text
 
 
-def test_memory_is_bounded_and_sampled() -> None:
+@pytest.mark.anyio
+async def test_memory_is_bounded_and_sampled() -> None:
     hits = HitRate(CollectorRegistry(), capacity=1)
     hits.served("a", ["i"], "v1")
     hits.served("b", ["i"], "v1")  # a, the least recently served, is forgotten
     hits.interacted("a", "i")
     hits.interacted("b", "i")
-    assert (hits.counts("v1").judged, hits.counts("v1").hits) == (1, 1)
+    counts = await hits.counts("v1")
+    assert (counts.judged, counts.hits) == (1, 1)
     draws = iter([0.7, 0.2])
     sampled = HitRate(CollectorRegistry(), sample_rate=0.5, draw=lambda: next(draws))
     sampled.served("a", ["i"], "v1")  # 0.7 >= 0.5: not sampled
     sampled.served("b", ["i"], "v1")  # 0.2 < 0.5: remembered
-    assert sampled.counts("v1").served == 1
+    assert (await sampled.counts("v1")).served == 1
 
 
 @pytest.mark.anyio

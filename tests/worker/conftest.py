@@ -1,26 +1,15 @@
-"""Fixtures: a real redis-server, and a tiny trained model in an on-disk world per test."""
+"""Fixtures: a tiny trained model in an on-disk world per test (the Redis server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from steadyrec.core.registry import RegistryStore
-from steadyrec.testing.harness import running_redis
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 from training.pipeline import TrainRequest, run_training
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A private redis-server on 127.0.0.1 (scripts/test.sh installs the Debian package)."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/test.sh installs it with apt-get)")
-    with running_redis() as url:
-        yield url
 
 
 @pytest.fixture(scope="session")

@@ -115,11 +115,11 @@ def test_a_job_killed_at_the_hard_time_limit_is_recorded_as_failed(world, monkey
 
 
 def test_a_job_learns_the_new_items_of_its_fresh_events(world) -> None:
-    from steadyrec.core.event_log import Event, EventLog
+    from steadyrec.core.event_log import Event, open_event_log
     from steadyrec.core.manifest import read_items, read_manifest
 
-    EventLog(world / "events.jsonl").append([Event(f"u{u}", "new-item", 1e9 + u) for u in range(3)])
     settings, store, record = _job(world, params=FAST, data={"min_item_interactions": 2})
+    open_event_log(settings).append([Event(f"u{u}", "new-item", 1e9 + u) for u in range(3)])
     result = run_job(record.id, settings, store)
     assert result is not None and result["added_items"] == 1 and result["added_items_sample"] == ["new-item"]
     version = RegistryStore(settings.models_dir).path(f"cand-{record.id}")
