@@ -17,7 +17,6 @@ replica did (sum them). The request path only queues the list; a background task
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -193,8 +192,9 @@ class RedisHitRate(HitRate):
         self._writer = asyncio.get_running_loop().create_task(self._write(), name="hit-rate-writer")
 
     async def stop(self) -> None:
-        if self._writer is not None:
+        # redis-py can swallow a cancellation that lands inside a failing command, and the writer then waits
+        # on its queue as if never cancelled: cancel again until it has ended
+        while self._writer is not None and not self._writer.done():
             self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await asyncio.wait({self._writer}, timeout=1.0)
         await self.redis.aclose()
