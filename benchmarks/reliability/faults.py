@@ -46,7 +46,7 @@ def worker_sigkill(root: Path, redis: RedisServer) -> dict[str, object]:
     worker = start_worker(root, redis.url)
     try:
         with server_process(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
-            body = {"method": "finest", "params": {"epochs": 1000, "top_k": 10}}
+            body = {"method": "finest", "params": {"epochs": 500, "top_k": 10}}  # the longest a job may ask for
             job = client.post("/jobs/finetune", json=body, headers=AUTH).json()
             running = wait(client, job["id"], lambda j: j["progress"]["epoch"] >= 1 and j.get("worker_pid"))
             os.kill(running["worker_pid"], signal.SIGKILL)
