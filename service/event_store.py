@@ -13,6 +13,7 @@ Every event carries its event-log id; a store orders each user's history by it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -72,8 +73,6 @@ class MemoryEventStore(EventStore):
             self._histories[event.user] = history
 
     async def load(self, seed: Path | None, seed_format: str | None, event_log: EventLog) -> None:
-        import asyncio
-
         if seed is not None:
             await asyncio.to_thread(self._seed_from_file, seed, seed_format)
         self._add(await asyncio.to_thread(lambda: list(event_log.read_numbered())))  # acknowledged before a restart
