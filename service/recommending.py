@@ -17,7 +17,7 @@ from service.schemas import RecommendRequest, RecommendResponse, ScoredItem
 from service.settings import Settings
 from steadyrec.core.onnx_model import LoadedModel, top_k
 
-__all__ = ["recommend"]
+__all__ = ["recommend", "request_history"]
 
 
 def _disallow(scores: np.ndarray, model: LoadedModel, request: RecommendRequest, history: np.ndarray) -> None:
@@ -43,17 +43,22 @@ def _check_limits(request: RecommendRequest, settings: Settings) -> None:
             raise InvalidRequest(f"'{name}' has {len(values)} items, above the maximum of {settings.max_list}")
 
 
-async def recommend(
-    request: RecommendRequest, model: LoadedModel, batcher: MicroBatcher, events: EventStore, settings: Settings
-) -> RecommendResponse:
+async def request_history(request: RecommendRequest, events: EventStore, settings: Settings) -> list[str]:
+    """The request's history, oldest first: its ``items``, or the stored history of its ``user_id`` (read
+    once per request, after the limits are checked)."""
     _check_limits(request, settings)
-    if request.user_id is not None:
-        stored = await events.history(request.user_id)
-        if stored is None:
-            raise NotFound(f"unknown user {request.user_id[:80]!r}: no stored history; send 'items' instead")
-        raw = stored
-    else:
-        raw = request.items or []
+    if request.user_id is None:
+        return request.items or []
+    stored = await events.history(request.user_id)
+    if stored is None:
+        raise NotFound(f"unknown user {request.user_id[:80]!r}: no stored history; send 'items' instead")
+    return stored
+
+
+async def recommend(
+    request: RecommendRequest, model: LoadedModel, batcher: MicroBatcher, raw: list[str]
+) -> RecommendResponse:
+    """Top-k of ``model`` for ``raw`` (``request_history``), with the request's filters."""
     known, unknown = model.internal_ids(raw)
     history = np.asarray(known, dtype=np.int64)  # (n,) internal ids, oldest first
     if not known:

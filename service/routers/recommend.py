@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from service.dependencies import AppState, StateDep
 from service.errors import ServiceError
-from service.recommending import recommend
+from service.recommending import recommend, request_history
 from service.schemas import RecommendRequest, RecommendResponse
 
 router = APIRouter(tags=["recommend"])
@@ -16,8 +16,9 @@ async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
     """A validated request's JSON answer; offers it to the shadow mirror when sampled."""
     model = state.registry.live()  # one reference for the whole request: a swap never mixes models
     started = time.perf_counter()
+    history = await request_history(body, state.events, state.settings)
     try:
-        response = await recommend(body, model, state.batcher, state.events, state.settings)
+        response = await recommend(body, model, state.batcher, history)
     except ServiceError:
         raise  # the client's doing (unknown user, limits), not the model's
     except Exception:
@@ -29,7 +30,6 @@ async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
     if response.fallback:
         state.metrics.fallbacks.inc()
     elif body.exclude_seen and body.candidates is None and body.exclude is None and state.mirror.wants_sample():
-        history = body.items if body.items is not None else await state.events.history(body.user_id or "") or []
         state.mirror.offer(list(history), [r.item for r in response.items], model.version, body.k)
     # Serialised once by pydantic's own encoder (the model is already validated): no generic response
     # validation or jsonable_encoder on the hot path.

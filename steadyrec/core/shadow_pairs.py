@@ -2,9 +2,9 @@
 
 A pair is one live ``/recommend`` request also scored by the candidate: ``at`` (Unix seconds), ``live`` and
 ``candidate`` (versions), the request's ``history`` and ``live_items``, and the two lists' ``rbo`` /
-``jaccard``. Each candidate has its own capped log, so a gate counts and reads only its own pairs: a Redis
-list ``steadyrec:shadow:pairs:<candidate>`` (shared by every replica and the worker), or, in the embedded
-setup, ``<state dir>/shadow/<candidate>.jsonl``.
+``jaccard``. Each candidate has its own log, so a gate counts and reads only its own pairs: a Redis list
+``steadyrec:shadow:pairs:<candidate>`` capped at ``CAP`` (shared by every replica and the worker), or, in
+the embedded setup, ``<state dir>/shadow/<candidate>.jsonl``.
 """
 
 from __future__ import annotations
