@@ -2,7 +2,8 @@
 # Brings the docker compose deployment up and walks docs/deploy.md's "Deployment with docker compose" flow
 # against it, as a user would: build, up --wait, copy a small trained artifact and its dataset into the
 # volumes, register it as live, restart the API with the seed log, POST /events, POST /jobs/finetune,
-# poll the job to success, canary, promote, then down -v. Exits 0 with "skipped: ..." where no Docker
+# poll the job to success, canary, promote, scale the API to two replicas behind the entry point and
+# check that both serve the promoted model, then down -v. Exits 0 with "skipped: ..." where no Docker
 # engine (or no Compose v2 plugin) is available.
 #
 # It runs as its own compose project (steadyrec-smoke: its own containers and volumes, removed at the
@@ -41,7 +42,8 @@ PORT=${SMOKE_PORT:-18000}
 BASE="http://127.0.0.1:$PORT"
 export STEADYREC_PORT=$PORT
 STEADYREC_TOKEN=$($PY -c "import secrets; print(secrets.token_urlsafe(24))")
-export STEADYREC_TOKEN
+STEADYREC_DB_PASSWORD=$($PY -c "import secrets; print(secrets.token_urlsafe(18))")
+export STEADYREC_TOKEN STEADYREC_DB_PASSWORD
 unset STEADYREC_SEED_LOG STEADYREC_SEED_LOG_FORMAT STEADYREC_ADMIN_TOKEN
 H="Authorization: Bearer $STEADYREC_TOKEN"
 J='Content-Type: application/json'
@@ -102,23 +104,23 @@ call() {
     cat "$WORK/body"
 }
 
-say "1/9 a small model: synthetic log and a SASRec trained on it (about a minute)"
+say "1/10 a small model: synthetic log and a SASRec trained on it (about a minute)"
 mkdir -p "$WORK/data"
 "$SR" synth --out "$WORK/data/synth.tsv" >/dev/null
 "$SR" train --data "$WORK/data/synth.tsv" --out "$WORK/runs/v1" --epochs 15 --set hidden=64 --set max_len=50 \
     --export >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; exit 1; }
 
-say "2/9 build and start: ${C[*]} up -d --build --wait"
+say "2/10 build and start: ${C[*]} up -d --build --wait"
 "${C[@]}" build
 "${C[@]}" up -d --wait
 "${C[@]}" ps
 
-say "3/9 copy the dataset and the artifact in, register it as live"
+say "3/10 copy the dataset and the artifact in, register it as live"
 "${C[@]}" cp "$WORK/data/synth.tsv" api:/data/datasets/synth.tsv
 "${C[@]}" cp "$WORK/runs/v1" api:/tmp/v1
 "${C[@]}" exec -T api steadyrec register /tmp/v1 --version v1 --alias live
 
-say "4/9 restart the API with the seed log (users to answer and to replay in the canary)"
+say "4/10 restart the API with the seed log (users to answer and to replay in the canary)"
 STEADYREC_SEED_LOG=/data/datasets/synth.tsv "${C[@]}" up -d --wait api
 for _ in $(seq 1 60); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
@@ -128,11 +130,11 @@ call /readyz 200 >/dev/null
 call /recommend 200 -X POST -H "$J" -d '{"user_id": "u0", "k": 5}'
 echo
 
-say "5/9 POST /events"
+say "5/10 POST /events"
 call /events 200 -X POST -H "$H" -H "$J" -d '{"events": [{"user": "u0", "item": "i17", "timestamp": 1700000000}]}'
 echo
 
-say "6/9 POST /jobs/finetune (FINEST, its default 2 epochs, on the base's training log found by name in the volume)"
+say "6/10 POST /jobs/finetune (FINEST, its default 2 epochs, on the base's training log found by name in the volume)"
 job=$(call /jobs/finetune 202 -X POST -H "$H" -H "$J" -d '{"method": "finest", "base": "live"}' | json 'd["id"]')
 say "job $job"
 state=""
@@ -146,13 +148,13 @@ echo
 [ "$state" = succeeded ] || { say "job ended $state"; exit 1; }
 candidate="cand-$job"
 
-say "7/9 canary of $candidate against live (default policy: min_samples 200, replayed seed-log users)"
+say "7/10 canary of $candidate against live (default policy: min_samples 200, replayed seed-log users)"
 call "/models/$candidate/canary" 200 -X POST -H "$H" -H "$J" -d '{}' >"$WORK/verdict.json"
 json 'json.dumps({k: d[k] for k in ("live", "candidate", "passed", "failures", "figures") if k in d})' <"$WORK/verdict.json"
 [ "$(json 'd["passed"]' <"$WORK/verdict.json")" = True ] || { say "the canary did not pass"; exit 1; }
 call "/models/$candidate/canary?format=html" 200 >/dev/null
 
-say "8/9 promote $candidate"
+say "8/10 promote $candidate"
 call "/models/$candidate/promote" 200 -X POST -H "$H" -H "$J" -d '{}'
 echo
 live=$(call /models 200 | json 'd["aliases"]["live"]')
@@ -160,6 +162,22 @@ live=$(call /models 200 | json 'd["aliases"]["live"]')
 call /recommend 200 -X POST -H "$J" -d '{"user_id": "u0", "k": 5}'
 echo
 
-say "9/9 down -v"
+say "9/10 two API replicas behind the one entry point: up --scale api=2"
+ASK_REPLICA='
+import json, urllib.request
+body = json.dumps({"user_id": "u0", "k": 5}).encode()
+request = urllib.request.Request("http://127.0.0.1:8000/recommend", data=body, headers={"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(request))["model_version"])'
+
+STEADYREC_SEED_LOG=/data/datasets/synth.tsv "${C[@]}" up -d --wait --scale api=2 api
+[ "$("${C[@]}" ps -q api | wc -l)" = 2 ] || { say "expected 2 api replicas"; "${C[@]}" ps; exit 1; }
+for replica in 1 2; do  # each replica, asked directly, answers with the promoted model
+    served=$("${C[@]}" exec -T --index "$replica" api python -c "$ASK_REPLICA")
+    [ "$served" = "$candidate" ] || { say "replica $replica serves $served, not $candidate"; exit 1; }
+done
+for _ in $(seq 1 20); do call /recommend 200 -X POST -H "$J" -d '{"user_id": "u0", "k": 5}' >/dev/null; done
+say "both replicas serve $candidate; 20 requests through the entry point answered 200"
+
+say "10/10 down -v"
 status=0
 say "passed: the compose walk-through of docs/deploy.md works on this engine ($(docker version -f '{{.Server.Version}}'), $(docker compose version --short))"

@@ -12,9 +12,7 @@ random ml-1m users (history looked up in the service). wrk shares the 2 cores wi
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common.results_io import results_dir, write_results
+from benchmarks.common.wrk import wrk
 from service.settings import Settings
 from steadyrec.testing.harness import server_process
 
@@ -99,25 +98,6 @@ def raw_figures(artifact: Path, calls: int) -> dict[str, float]:
             peak, best = users_per_s, batch
     figures["raw_peak_users_per_s"], figures["raw_peak_batch"] = peak, best
     return figures
-
-
-def wrk(url: str, connections: int, seconds: int, script: Path) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def ms(label: str) -> float:
-        match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000.0 if unit == "us" else value * 1000.0 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"p50_ms": ms("50%"), "p99_ms": ms("99%"), "rps": rps, "non_2xx": int(errors.group(1)) if errors else 0}
 
 
 def main() -> None:

@@ -177,9 +177,14 @@ def worker_env(world: Path, redis: str | None, database_url: str | None = None) 
 
 
 def start_worker(
-    world: Path, redis: str | None, beat_every_s: float | None = None, database_url: str | None = None
+    world: Path,
+    redis: str | None,
+    beat_every_s: float | None = None,
+    database_url: str | None = None,
+    name: str = "test",
 ) -> subprocess.Popen[bytes]:
-    """A real Celery worker over ``world``; with ``beat_every_s``, running the scheduler's beat too."""
+    """A real Celery worker over ``world``, logging to ``world/<name>.log`` (``worker.log`` for the default
+    name); with ``beat_every_s``, running the scheduler's beat too."""
     (world / "state").mkdir(exist_ok=True)
     env = worker_env(world, redis, database_url)
     beat = []
@@ -202,12 +207,12 @@ def start_worker(
             "-l",
             "INFO",
             "-n",
-            f"test-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}@%h",
             *beat,
         ],
         env=env,
         cwd=ROOT,
-        stdout=open(world / "worker.log", "wb"),
+        stdout=open(world / ("worker.log" if name == "test" else f"{name}.log"), "wb"),
         stderr=subprocess.STDOUT,
     )
 
@@ -266,48 +271,77 @@ def running_server(settings: Settings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+class ServiceProcess:
+    """``steadyrec serve`` as its own process on one port, which can be killed and started again there."""
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = server_port() if port is None else port
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+        env.update(
+            {
+                "STEADYREC_MODELS_DIR": str(settings.models_dir),
+                "STEADYREC_EVENTS_PATH": str(settings.events_path),
+                "STEADYREC_STATE_DIR": str(settings.state_dir),
+                "STEADYREC_DATA_DIR": str(settings.data_dir),
+                "STEADYREC_TOKEN": TOKEN,
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        if settings.seed_log is not None:
+            env["STEADYREC_SEED_LOG"] = str(settings.seed_log)
+        if settings.admin_token is not None:
+            env["STEADYREC_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+        if settings.redis_url:
+            env["REDIS_URL"] = settings.redis_url
+        if settings.database_url:
+            env["DATABASE_URL"] = settings.database_url
+        env.update(extra_env or {})
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Starts the process and returns once ``/healthz`` answers."""
+        import urllib.request
+
+        command = [sys.executable, "-m", "steadyrec.cli", "serve", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=1)
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("the service exited at start-up") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the service on {self.url} did not answer /healthz") from None
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
 @contextmanager
 def server_process(settings: Settings, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``steadyrec serve`` as its own process (so a load generator does not share its GIL); yields the URL."""
-    import urllib.request
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
-    env.update(
-        {
-            "STEADYREC_MODELS_DIR": str(settings.models_dir),
-            "STEADYREC_EVENTS_PATH": str(settings.events_path),
-            "STEADYREC_STATE_DIR": str(settings.state_dir),
-            "STEADYREC_DATA_DIR": str(settings.data_dir),
-            "STEADYREC_TOKEN": TOKEN,
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    if settings.seed_log is not None:
-        env["STEADYREC_SEED_LOG"] = str(settings.seed_log)
-    if settings.admin_token is not None:
-        env["STEADYREC_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
-    if settings.redis_url:
-        env["REDIS_URL"] = settings.redis_url
-    if settings.database_url:
-        env["DATABASE_URL"] = settings.database_url
-    env.update(extra_env or {})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "steadyrec.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(settings, extra_env)
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError("the service exited at start-up") from None
-                time.sleep(0.1)
-        yield url
+        service.start()
+        yield service.url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        service.stop()

@@ -27,21 +27,40 @@ def compose_walk_through() -> str:
     return text[start:end]
 
 
-def test_compose_has_redis_api_worker_and_shared_volumes() -> None:
+def test_compose_has_redis_postgres_api_worker_and_shared_volumes() -> None:
     spec = compose("docker-compose.yml")
     services = spec["services"]
-    assert set(services) == {"redis", "api", "worker"}
+    assert set(services) == {"redis", "postgres", "proxy", "api", "worker"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
     assert any(v.endswith(":/data") for v in redis["volumes"]) and "healthcheck" in redis
+    postgres = services["postgres"]
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert postgres["environment"]["POSTGRES_PASSWORD"].startswith("${STEADYREC_DB_PASSWORD:?")
     for name in ("api", "worker"):
-        assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        env = services[name]["environment"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert env["DATABASE_URL"] == "postgresql://steadyrec:${STEADYREC_DB_PASSWORD}@postgres:5432/steadyrec"
+        for dependency in ("redis", "postgres"):
+            assert services[name]["depends_on"][dependency]["condition"] == "service_healthy"
         for volume in ("models", "events", "datasets", "state"):
             assert f"{volume}:/data/{volume}" in services[name]["volumes"]
         assert "network_mode" not in services[name]  # the user-facing file never needs host networking
-    assert set(spec["volumes"]) >= {"redis-data", "models", "events", "datasets", "state"}
-    assert services["api"]["ports"] == ["127.0.0.1:${STEADYREC_PORT:-8000}:8000"]
+    assert set(spec["volumes"]) >= {"redis-data", "postgres-data", "models", "events", "datasets", "state"}
+
+
+def test_api_replicas_publish_no_port_and_the_proxy_is_the_one_entry_point() -> None:
+    """`--scale api=2` needs replicas without a host port; nginx spreads requests over every replica."""
+    services = compose("docker-compose.yml")["services"]
+    assert "ports" not in services["api"] and "container_name" not in services["api"]
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["127.0.0.1:${STEADYREC_PORT:-8000}:8000"]
+    assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
+    assert "./nginx.conf:/etc/nginx/conf.d/default.conf:ro" in proxy["volumes"]
+    conf = (DOCKER / "nginx.conf").read_text()
+    assert "resolver 127.0.0.11" in conf  # Docker's DNS, asked again so that new replicas are seen
+    assert "set $api http://api:8000;" in conf and "proxy_pass $api;" in conf and "listen 8000;" in conf
 
 
 def test_optional_settings_are_passed_only_when_set() -> None:
