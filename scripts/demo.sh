@@ -43,6 +43,7 @@ cmd="curl -s -X POST http://127.0.0.1:$PORT/recommend -H 'Content-Type: applicat
 echo
 echo "[demo] steadyrec is serving on http://127.0.0.1:$PORT (API docs: http://127.0.0.1:$PORT/docs)"
 echo "[demo] management token (events, jobs, aliases): in var/token; fine-tune worker log: var/worker.log"
+echo "[demo] dashboard: http://127.0.0.1:$PORT/ui (sign in with the token in var/token)"
 echo "[demo] try:"
 echo "  $cmd"
 eval "$cmd"

@@ -5,10 +5,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Tests start a private redis-server and a private PostgreSQL cluster on 127.0.0.1 (initdb and pg_ctl
 # from `pg_config --bindir`, run as the postgres user) and a real Celery worker process; the canary
-# report is rendered by headless Chromium. All come from Debian's packages.
+# report and the dashboard are rendered by headless Chromium (driven through chromedriver). All come from
+# Debian's packages.
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 pg_bin=$(pg_config --bindir 2>/dev/null || true)
 if { [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; } && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing="$missing postgresql"

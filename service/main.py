@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from service import dashboard
 from service.batcher import MicroBatcher
 from service.dependencies import AppState
 from service.errors import install_handlers
@@ -191,4 +193,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(dashboard.router)
+    app.mount("/ui/static", StaticFiles(directory=dashboard.STATIC), name="dashboard-static")
     return app

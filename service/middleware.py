@@ -5,10 +5,11 @@ of a fast request).
 Every body of a POST, PUT, PATCH or DELETE is read here (at most ``max_body_bytes``, else 413) and
 checked before any route sees it, so that each route gets the same rules:
 
-- a non-empty body must be declared ``application/json`` (or ``application/*+json``); any other
-  Content-Type, or none, gets a 422 that says so (FastAPI's own 422 for it, "Input should be a valid
-  dictionary", hands the bytes to the body model and never names the Content-Type; the status stays
-  422, the one FastAPI gives, which clients and tests rely on);
+- a non-empty body must be declared ``application/json`` (or ``application/*+json``), except the
+  dashboard's HTML forms (``application/x-www-form-urlencoded`` under ``/ui/``, parsed and checked by
+  service.dashboard.auth); any other Content-Type, or none, gets a 422 that says so (FastAPI's own 422
+  for it, "Input should be a valid dictionary", hands the bytes to the body model and never names the
+  Content-Type; the status stays 422, the one FastAPI gives, which clients and tests rely on);
 - it must be UTF-8 JSON as RFC 8259 defines it: no ``NaN`` / ``Infinity`` / ``-Infinity`` literals,
   no number too large for a double (``1e400``), no duplicate key in an object, no unpaired surrogate
   escape (``"\\ud800"``), and not nested past Python's parser's depth. Each refusal is a 422 in FastAPI's
@@ -161,11 +162,19 @@ def _is_json(content_type: bytes) -> bool:
     return main == b"application" and (sub == b"json" or sub.endswith(b"+json"))
 
 
+def _is_dashboard_form(scope: Scope, content_type: bytes) -> bool:
+    return str(scope.get("path", "")).startswith("/ui/") and content_type.split(b";")[0].strip() == (
+        b"application/x-www-form-urlencoded"
+    )
+
+
 def body_refusal(scope: Scope, body: bytes) -> JSONResponse | None:
     """The answer (a 422) to a body no route should see, or None to let the request through."""
     if not body:
         return None
     content_type = _content_type(scope)
+    if content_type is not None and _is_dashboard_form(scope, content_type):
+        return None
     if content_type is None or not _is_json(content_type):
         given = "no Content-Type" if content_type is None else f"Content-Type {content_type.decode('latin-1')!r}"
         return invalid_body([], f"send the body as JSON with 'Content-Type: application/json' ({given} given)")

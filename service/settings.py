@@ -41,6 +41,8 @@ class Settings(SharedSettings):
     hit_rate_sample_rate: float = Field(1.0, ge=0.0, le=1.0)  # share of user_id answers remembered for the hit rate
     hit_rate_horizon_s: float = Field(86_400.0, gt=0)  # a later event judges a served list within this time
     hit_rate_capacity: int = Field(100_000, ge=1)  # users whose latest served list is remembered (LRU)
+    dashboard_open: bool = False  # the dashboard's pages readable without signing in (actions still need it)
+    replay_results: Path | None = None  # folder of daily-replay-*.json results the dashboard plots
 
     @field_validator("ort_spinning", mode="before")
     @classmethod
@@ -52,7 +54,7 @@ class Settings(SharedSettings):
             return _BOOLEAN[value.strip().lower()]
         return value
 
-    @field_validator("token", "admin_token", "seed_log", "seed_log_format", mode="before")
+    @field_validator("token", "admin_token", "seed_log", "seed_log_format", "replay_results", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """An empty or blank value means unset, however it arrives (env, .env file, keyword)."""

@@ -257,7 +257,7 @@ def canary(
     report: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
 ) -> None:
     """The service's stability canary, offline: exit 0 when the candidate passes, 1 when it fails."""
-    from service.report import render_report
+    from service.dashboard.report import render_report
     from steadyrec.core.canary import CanaryPolicy, canary_verdict
     from steadyrec.core.formats import read_interactions
     from steadyrec.core.onnx_model import load_version

@@ -7,6 +7,17 @@ import subprocess
 from pathlib import Path
 
 
+def recommend_script(first: int, last: int, prefix: str = "", seed: int = 42) -> str:
+    """A wrk Lua script: ``POST /recommend`` for a random user ``<prefix><n>``, n in [first, last], k 10."""
+    return f"""
+math.randomseed({seed})
+request = function()
+  local body = '{{"user_id": "{prefix}' .. math.random({first}, {last}) .. '", "k": 10}}'
+  return wrk.format("POST", "/recommend", {{["Content-Type"] = "application/json"}}, body)
+end
+"""
+
+
 def wrk(url: str, connections: int, seconds: float, script: Path) -> dict[str, float]:
     """Runs wrk against ``url``; its p50 and p99 latency (ms), requests/s and non-2xx/3xx answers."""
     out = subprocess.run(

@@ -49,7 +49,7 @@ import redis
 
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.world import ADMIN, build_world
-from benchmarks.common.wrk import wrk
+from benchmarks.common.wrk import recommend_script, wrk
 from service.redis_histories import PREFIX, SEEDED
 from steadyrec.core.event_log import open_event_log
 from steadyrec.core.registry import ALIAS_CHANNEL
@@ -392,15 +392,6 @@ async def main_run(d: Deployment, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-LUA = """
-math.randomseed(7)
-request = function()
-  local body = '{"user_id": "u' .. math.random(0, 599) .. '", "k": 10}'
-  return wrk.format("POST", "/recommend", {["Content-Type"] = "application/json"}, body)
-end
-"""
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -417,7 +408,7 @@ def throughput(d: Deployment, args: argparse.Namespace) -> list[dict[str, Any]]:
     """One replica against two under wrk (one wrk of 16 connections, or one of 8 per replica), alternating
     rounds so that machine drift falls on both alike; with each round's CPU use, to say where it went."""
     script = d.root / "load.lua"
-    script.write_text(LUA)
+    script.write_text(recommend_script(0, 599, prefix="u", seed=7))
     pids = [r.process.pid for r in d.replicas if r.process is not None]
     rounds: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     for _ in range(args.rounds):

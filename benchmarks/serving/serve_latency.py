@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common.results_io import results_dir, write_results
-from benchmarks.common.wrk import wrk
+from benchmarks.common.wrk import recommend_script, wrk
 from service.settings import Settings
 from steadyrec.testing.harness import server_process
 
@@ -29,13 +29,6 @@ RESULTS = results_dir(__file__)
 
 ROOT = Path(__file__).resolve().parents[2]
 ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"
-LUA = """
-math.randomseed(42)
-request = function()
-  local body = '{"user_id": "' .. math.random(1, 6040) .. '", "k": 10}'
-  return wrk.format("POST", "/recommend", {["Content-Type"] = "application/json"}, body)
-end
-"""
 
 
 def train_artifact(target: Path) -> None:
@@ -133,7 +126,7 @@ def main() -> None:
         redis_url=None,
     )
     script = work / "recommend.lua"
-    script.write_text(LUA)
+    script.write_text(recommend_script(1, 6040))
     http = {}
     try:
         with server_process(settings) as url:

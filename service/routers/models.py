@@ -7,10 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from service.dependencies import Authorized, StateDep
+from service.dashboard.report import render_report
+from service.dependencies import AppState, Authorized, StateDep
 from service.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from service.hit_rate import VersionCounts
-from service.report import render_report
 from service.responses import (
     AliasResponse,
     CanaryVerdict,
@@ -28,34 +28,37 @@ router = APIRouter(prefix="/models", tags=["models"])
 log = logging.getLogger(__name__)
 
 
+async def model_info(state: AppState, version: str, aliases: dict[str, str]) -> ModelInfo | None:
+    """What ``GET /models`` lists of one version; None for a version failing verification (logged)."""
+    store = state.registry.store
+    try:
+        manifest = store.manifest(version)
+    except ArtifactError as err:
+        log.warning("model %s is not usable: %s", version, err)
+        return None
+    return ModelInfo(
+        version=version,
+        model_kind=manifest.model_kind,
+        n_items=manifest.n_items,
+        max_len=manifest.max_len,
+        created_at=manifest.created_at,
+        parent=manifest.parent,
+        data_fingerprint=manifest.data.fingerprint,
+        metrics=manifest.metrics,
+        aliases=[a for a, v in aliases.items() if v == version],
+        verdict=_verdict_summary(store.verdict(version)),
+        online=_online(await state.hits.counts(version)),
+    )
+
+
 @router.get("", response_model=ModelsResponse)
 async def list_models(state: StateDep) -> ModelsResponse:
     """Registered versions with their aliases; versions failing verification are listed as unusable in logs."""
-    store = state.registry.store
-    aliases = store.aliases()
-    models = []
-    for version in store.versions():
-        try:
-            manifest = store.manifest(version)
-        except ArtifactError as err:
-            log.warning("model %s is not usable: %s", version, err)
-            continue
-        models.append(
-            ModelInfo(
-                version=version,
-                model_kind=manifest.model_kind,
-                n_items=manifest.n_items,
-                max_len=manifest.max_len,
-                created_at=manifest.created_at,
-                parent=manifest.parent,
-                data_fingerprint=manifest.data.fingerprint,
-                metrics=manifest.metrics,
-                aliases=[a for a, v in aliases.items() if v == version],
-                verdict=_verdict_summary(store.verdict(version)),
-                online=_online(await state.hits.counts(version)),
-            )
-        )
-    return ModelsResponse(models=models, aliases=aliases, loaded=state.registry.loaded())
+    aliases = state.registry.store.aliases()
+    infos = [await model_info(state, version, aliases) for version in state.registry.store.versions()]
+    return ModelsResponse(
+        models=[info for info in infos if info is not None], aliases=aliases, loaded=state.registry.loaded()
+    )
 
 
 @router.put("/aliases/{alias}", dependencies=[Authorized], response_model=AliasResponse)

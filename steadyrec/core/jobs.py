@@ -76,7 +76,11 @@ class JobStore(ABC):
         """Set the state if the current one is in ``allowed_from``; True when it changed."""
 
     @abstractmethod
-    def recent(self, limit: int = 100) -> list[JobRecord]: ...
+    def recent(self, limit: int = 100, offset: int = 0) -> list[JobRecord]:
+        """The jobs newest first: ``limit`` of them after skipping the ``offset`` newest."""
+
+    @abstractmethod
+    def count(self) -> int: ...
 
 
 def _document(record: JobRecord) -> str:
@@ -121,10 +125,16 @@ class SQLiteJobStore(SQLiteFile, JobStore):
             )
             return cursor.rowcount == 1
 
-    def recent(self, limit: int = 100) -> list[JobRecord]:
+    def recent(self, limit: int = 100, offset: int = 0) -> list[JobRecord]:
         with closing(self._connect()) as db:
-            rows = db.execute("SELECT state, doc FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+            rows = db.execute(
+                "SELECT state, doc FROM jobs ORDER BY created DESC LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
         return [JobRecord.model_validate({**json.loads(doc), "state": state}) for state, doc in rows]
+
+    def count(self) -> int:
+        with closing(self._connect()) as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
 
 class RedisJobStore(JobStore):
@@ -182,10 +192,19 @@ class RedisJobStore(JobStore):
             self._update(job_id, lambda v: (True, {"state": to}) if v["state"] in allowed_from else (False, {}))
         )
 
-    def recent(self, limit: int = 100) -> list[JobRecord]:
-        ids = self.redis.zrevrange(self.INDEX, 0, limit - 1)
-        records = [self.get(str(job_id)) for job_id in ids]
-        return [r for r in records if r is not None]
+    def recent(self, limit: int = 100, offset: int = 0) -> list[JobRecord]:
+        ids = self.redis.zrevrange(self.INDEX, offset, offset + limit - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.PREFIX + str(job_id))
+        return [
+            JobRecord.model_validate({**json.loads(values["doc"]), "state": values["state"]})
+            for values in pipe.execute()
+            if values
+        ]
+
+    def count(self) -> int:
+        return int(self.redis.zcard(self.INDEX))
 
 
 def open_job_store(settings: SharedSettings) -> JobStore:
