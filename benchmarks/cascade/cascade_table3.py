@@ -171,11 +171,30 @@ def finetune(run: Run, model: SequentialModel, split: Split, args: argparse.Name
             direction=args.direction,
             level1_norm=args.level1_norm,
             level2_norm=args.level2_norm,
+            lam1=args.lam1,
+            dropout=args.dropout,
+            adv1_positions=args.adv1_positions,
+            cascade_scale=args.cascade_scale,
             **off,  # type: ignore[arg-type]
             **budget,  # type: ignore[arg-type]
         )
         result, _ = cascade_finetune(model, split.train, cascade, valid=valid, on_epoch=on_epoch)
     return schedule_info(result)
+
+
+def readings(args: argparse.Namespace, method: str) -> dict[str, Any]:
+    """The row's lesser-used cascade options (issue #32's readings), named only where they differ from the
+    defaults, so that earlier rows and their tables keep their columns."""
+    if method not in CASCADE_VARIANTS:
+        return {}
+    chosen = {
+        "lam1": args.lam1,
+        "dropout": args.dropout,
+        "adv1_positions": args.adv1_positions,
+        "cascade_scale": args.cascade_scale,
+    }
+    defaults = {"lam1": 1.0, "dropout": "shared", "adv1_positions": "all", "cascade_scale": "mean_effect"}
+    return {k: v for k, v in chosen.items() if v != defaults[k]}
 
 
 @dataclass(frozen=True)
@@ -257,6 +276,25 @@ def main() -> None:
         default="instance",
         help="what Eq. 9's ||h|| runs over (CascadeConfig.level2_norm)",
     )
+    parser.add_argument("--lam1", type=float, default=1.0, help="λ1 of Eq. 10 (CascadeConfig.lam1; paper: 1)")
+    parser.add_argument(
+        "--dropout",
+        choices=["shared", "independent"],
+        default="shared",
+        help="Eq. 6's two passes: w's dropout masks for ŵ, or independent draws (CascadeConfig.dropout)",
+    )
+    parser.add_argument(
+        "--adv1-positions",
+        choices=["all", "last"],
+        default="all",
+        help="Eq. 6 over every target position or each window's last (CascadeConfig.adv1_positions)",
+    )
+    parser.add_argument(
+        "--cascade-scale",
+        choices=["mean_effect", "mean_inverse"],
+        default="mean_effect",
+        help="C re-scaled to mean(C) = 1 or mean(1/C) = 1 (CascadeConfig.cascade_scale)",
+    )
     parser.add_argument(
         "--malloc-defaults",
         action="store_true",
@@ -310,6 +348,7 @@ def main() -> None:
                     "direction": args.direction if method in CASCADE_VARIANTS else None,
                     "level1_norm": args.level1_norm if method in CASCADE_VARIANTS else None,
                     "level2_norm": args.level2_norm if method in CASCADE_VARIANTS else None,
+                    **readings(args, method),
                     "ndcg@10": round(test["ndcg@10"], 4),
                     "hr@10": round(test["hr@10"], 4),
                     **uncertainty(per_user, base_per_user, method, paper[0]),
@@ -335,6 +374,10 @@ def main() -> None:
                     direction=args.direction,
                     level1_norm=args.level1_norm,
                     level2_norm=args.level2_norm,
+                    lam1=args.lam1,
+                    dropout=args.dropout,
+                    adv1_positions=args.adv1_positions,
+                    cascade_scale=args.cascade_scale,
                 )
                 cost: dict[str, Any] | None = epoch_cost(dataset, kind, base, split, config, args.base_l2)
             else:

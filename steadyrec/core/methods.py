@@ -109,6 +109,15 @@ class CascadeConfig:
     level1_norm: Literal["item", "sequence", "batch"] = "item"
     # what Eq. 9's ||h|| runs over: each "instance", or the whole "batch" (at most matched "instance")
     level2_norm: Literal["instance", "batch"] = "instance"
+    # Eq. 6's two passes: "shared" gives ŵ w's dropout masks and takes Eq. 7 with dropout off (measures the
+    # perturbation alone); "independent": two training-mode passes, so L_adv1 also penalises dropout noise
+    dropout: Literal["shared", "independent"] = "shared"
+    # which positions Eq. 6 averages ||ŵ - w|| over: every target position, or each window's "last" (the
+    # state that predicts, the paper's one term per user)
+    adv1_positions: Literal["all", "last"] = "all"
+    # after Alg. 1's min-max: C re-scaled to mean 1 ("mean_effect"), or so that mean(1/C) = 1
+    # ("mean_inverse": the same total perturbation A / C as adv_global's A, Sec. 5.5)
+    cascade_scale: Literal["mean_effect", "mean_inverse"] = "mean_effect"
     max_seconds: Seconds | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
     seed: Seed = 0  # data order, negatives and the random start of Eq. 7
     device: Device = "auto"
@@ -130,6 +139,12 @@ class CascadeConfig:
             raise ValueError(f"level1_norm must be 'item', 'sequence' or 'batch', got {self.level1_norm!r}")
         if self.level2_norm not in ("instance", "batch"):
             raise ValueError(f"level2_norm must be 'instance' or 'batch', got {self.level2_norm!r}")
+        if self.dropout not in ("shared", "independent"):
+            raise ValueError(f"dropout must be 'shared' or 'independent', got {self.dropout!r}")
+        if self.adv1_positions not in ("all", "last"):
+            raise ValueError(f"adv1_positions must be 'all' or 'last', got {self.adv1_positions!r}")
+        if self.cascade_scale not in ("mean_effect", "mean_inverse"):
+            raise ValueError(f"cascade_scale must be 'mean_effect' or 'mean_inverse', got {self.cascade_scale!r}")
 
     @property
     def level2_eps(self) -> float:

@@ -315,6 +315,50 @@ def test_level_one_distance_is_zero_without_perturbation_despite_dropout() -> No
     assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) < 1e-4
 
 
+def test_independent_dropout_makes_level_one_a_dropout_consistency_term_at_zero_eps() -> None:
+    log = synthetic_log(SyntheticConfig(n_users=40, n_items=30, min_len=4, max_len=12))
+    seed_everything(0)
+    model = build_model("sasrec", log.n_items, {**TINY, "dropout": 0.5}).train()
+    config = CascadeConfig(variant="adv_seq", eps=0.0, dropout="independent", direction="fresh")
+    objective = CascadeLoss(torch.ones(log.n_users, 12), config)
+    # two training-mode passes draw their own masks: ||ŵ - w|| > 0 with no perturbation at all
+    assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) > 0.01
+    model.eval()  # without dropout the two passes agree again
+    assert float(objective.parts(model, _batch(log, model.max_len))["adv1"].detach()) < 1e-6
+
+
+def test_level_one_on_the_last_position_averages_only_each_windows_predicting_state(trained) -> None:
+    log, model = trained
+    model.eval()
+    batch = _batch(log, model.max_len)
+    inputs, targets = causal_pairs(batch.items)
+    every, last = (
+        CascadeLoss(
+            torch.ones(log.n_users, model.max_len),
+            CascadeConfig(variant="adv_seq", eps=0.5, adv1_positions=positions, direction="fresh"),
+        )
+        for positions in ("all", "last")
+    )
+    delta = every.history_delta(model, inputs, targets, batch)  # the same random start as below: a fresh rng
+    states, moved = states_and_perturbed(model, inputs, delta)
+    distance = torch.linalg.vector_norm(moved - states, dim=-1).detach()  # (B, L)
+    last_mask = torch.zeros_like(targets, dtype=torch.bool)
+    last_mask[:, -1] = targets[:, -1] > 0
+    got = last.parts(model, _batch(log, model.max_len))["adv1"].detach()
+    assert float(got) == pytest.approx(float(weighted_mean(distance, last_mask, batch.weights)), rel=1e-4)
+    assert float(got) != pytest.approx(float(weighted_mean(distance, targets > 0, batch.weights)), rel=1e-2)
+
+
+def test_mean_inverse_scaling_keeps_the_total_perturbation_of_c_equal_one() -> None:
+    real = WINDOWS > 0
+    effect = cascade_effects(WINDOWS, batch_size=2, floor=0.1)
+    inverse = cascade_effects(WINDOWS, batch_size=2, floor=0.1, scale="mean_inverse")
+    assert (1.0 / inverse[real]).mean() == pytest.approx(1.0)
+    assert effect[real].mean() == pytest.approx(1.0) and (1.0 / effect[real]).mean() > 1.0
+    np.testing.assert_allclose(inverse[real] / effect[real], inverse[real][0] / effect[real][0], rtol=1e-6)
+    assert inverse[1, 0] == 1.0  # padding
+
+
 @pytest.mark.parametrize("stacked", [True, False])
 @pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
 def test_w_and_perturbed_w_come_from_the_same_dropout_masks_in_one_pass_or_two(

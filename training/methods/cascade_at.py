@@ -45,6 +45,7 @@ Measured costs: docs/methods.md, "Cascade-guided AT".
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal, Unpack
@@ -127,6 +128,7 @@ def cascade_matrix(data: InteractionLog, max_len: int, config: CascadeConfig) ->
             same_sequence=switches.same_sequence,
             cross_sequence=switches.cross_sequence,
             floor=config.floor,
+            scale=config.cascade_scale,
         )
     return torch.from_numpy(out)
 
@@ -269,7 +271,10 @@ class CascadeLoss(AdversarialLoss):
         start = torch.randn((*inputs.shape, width), generator=rng).to(inputs.device)  # (B, L, E)
         start = fast_gradient(start, self.config.xi) * real  # ξ d, one random unit direction per item
         start.requires_grad_(True)
-        with dropout_off(model):  # the direction should measure the input, not dropout noise
+        # shared masks: the direction should measure the input, not dropout noise; independent passes: the
+        # direction of the objective as Eq. 6 then computes it, dropout on
+        quiet = dropout_off(model) if self.config.dropout == "shared" else contextlib.nullcontext()
+        with quiet:
             with torch.no_grad():
                 clean = model.encode(inputs)  # (B, L, D)
             moved = model.encode(inputs, input_delta=start)  # (B, L, D)
@@ -287,9 +292,16 @@ class CascadeLoss(AdversarialLoss):
             if self.memory is not None:  # keep ∂||ŵ - w|| / ∂(ŵ's input) from Eq. 10's backward for next time
                 delta.requires_grad_(True)
                 delta.register_hook(partial(self.memory.keep, batch.users))
-            states, w_hat = states_and_perturbed(model, inputs, delta)  # (B, L, D): w, and ŵ = f(S + A / C), Eq. 6
+            if cfg.dropout == "shared":
+                states, w_hat = states_and_perturbed(model, inputs, delta)  # (B, L, D): w, ŵ = f(S + A / C), Eq. 6
+            else:  # two training-mode passes, each with its own dropout draws
+                states, w_hat = model.encode(inputs), model.encode(inputs, input_delta=delta)  # (B, L, D) each
             adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
-            adversarial["adv1"] = cfg.lam1 * weighted_mean(adv1, mask, batch.weights)
+            judged = mask
+            if cfg.adv1_positions == "last":  # windows are left-padded: the last column is the predicting state
+                judged = torch.zeros_like(mask)
+                judged[:, -1] = mask[:, -1]
+            adversarial["adv1"] = cfg.lam1 * weighted_mean(adv1, judged, batch.weights)
         else:
             states = model.encode(inputs)  # (B, L, D): w at every position
         clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)

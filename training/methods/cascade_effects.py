@@ -17,7 +17,9 @@ terms.
 Normalisation (Alg. 1 line 14 and the fair-comparison note of Sec. 5.5): min-max normalisation maps the
 smallest effect to 0, whose inverse (the perturbation scale of Eq. 6) is unbounded, so the values are
 mapped onto ``[floor, 1]`` instead of ``[0, 1]``; then they are re-scaled so that their mean over all real
-interactions is 1, which keeps the total perturbation comparable with the baselines that use C = 1.
+interactions is 1 (``scale="mean_effect"``). The perturbation is A / C, so that makes the total perturbation
+larger than the baselines' (C = 1) by mean(1/C) (27% on ml-1m); ``scale="mean_inverse"`` re-scales so that
+mean(1/C) = 1 instead, the equal total magnitude Sec. 5.5 asks for.
 """
 
 from __future__ import annotations
@@ -68,11 +70,15 @@ def cascade_effects(
     same_sequence: bool = True,
     cross_sequence: bool = True,
     floor: float = 0.1,
+    scale: str = "mean_effect",
 ) -> np.ndarray:
     """Normalised cascade effects (m, T) float32: real positions in [floor, 1] up to one common factor,
-    mean 1 over real positions; padding positions are 1 (never used: their perturbation is masked)."""
+    mean(C) = 1 over real positions (``scale="mean_inverse"``: mean(1/C) = 1); padding positions are 1 (never
+    used: their perturbation is masked)."""
     if not 0.0 < floor <= 1.0:
         raise ValueError(f"floor must be in (0, 1], got {floor}")
+    if scale not in ("mean_effect", "mean_inverse"):
+        raise ValueError(f"scale must be 'mean_effect' or 'mean_inverse', got {scale!r}")
     raw = raw_cascade_effects(items, batch_size, same_sequence=same_sequence, cross_sequence=cross_sequence)
     real = items > 0
     out = np.ones(items.shape, dtype=np.float64)
@@ -80,6 +86,8 @@ def cascade_effects(
         return out.astype(np.float32)
     lo, hi = raw[real].min(), raw[real].max()
     scaled = np.ones_like(raw) if hi == lo else floor + (1.0 - floor) * (raw - lo) / (hi - lo)  # Alg. 1 line 14
-    scaled = scaled / scaled[real].mean()  # Sec. 5.5: average cascade value re-normalised to 1
+    # Sec. 5.5: the average cascade value re-normalised to 1; or mean(1/C) = 1, so A / C carries A's total
+    factor = 1.0 / scaled[real].mean() if scale == "mean_effect" else (1.0 / scaled[real]).mean()
+    scaled = scaled * factor
     out[real] = scaled[real]
     return out.astype(np.float32)
