@@ -126,7 +126,8 @@ def train(
     device = training_device(config.device)
     model.to(device)
     order_rng, sample_rng = rngs or seed_everything(config.seed)
-    windows = TrainingWindows(data, model.max_len)
+    unseen = getattr(model.config, "negatives", "uniform") == "unseen"  # batches carry the users' seen items
+    windows = TrainingWindows(data, model.max_len, seen=unseen)
     if len(windows) == 0:
         raise ValueError("no user has 2 or more training interactions: nothing to train on")
     optimiser = optimiser_for(model, config)

@@ -30,21 +30,62 @@ COMMON = [
 # id, what it reads differently, its own arguments
 READINGS: list[tuple[str, str, list[str]]] = [
     ("0", "adv_cas as the product runs it (the reference)", ["--methods", "adv_cas"]),
-    ("1a", "adv_cas, independent dropout in Eq. 6 (Eq. 7 with dropout on)", ["--methods", "adv_cas", "--dropout", "independent"]),  # noqa: E501
-    ("1b", "1a at ε = 0: L_adv1 is a dropout-consistency term", ["--methods", "adv_cas", "--dropout", "independent", "--eps", "0"]),  # noqa: E501
+    (
+        "1a",
+        "adv_cas, independent dropout in Eq. 6 (Eq. 7 with dropout on)",
+        ["--methods", "adv_cas", "--dropout", "independent"],
+    ),
+    (
+        "1b",
+        "1a at ε = 0: L_adv1 is a dropout-consistency term",
+        ["--methods", "adv_cas", "--dropout", "independent", "--eps", "0"],
+    ),
     ("1c", "adv_seq, shared dropout (today)", ["--methods", "adv_seq"]),
     ("1d", "adv_seq, independent dropout", ["--methods", "adv_seq", "--dropout", "independent"]),
     ("2a", "adv_cas, Eq. 6 on each window's last position only", ["--methods", "adv_cas", "--adv1-positions", "last"]),
     ("2b", "adv_cas, λ1 = 10 (averaged over every position)", ["--methods", "adv_cas", "--lam1", "10"]),
     ("2c", "adv_cas, λ1 = 100", ["--methods", "adv_cas", "--lam1", "100"]),
-    ("3a", "adv_linear, level 2 normalised over the batch, ε2 = 3", ["--methods", "adv_linear", "--level2-norm", "batch", "--level2", "3"]),  # noqa: E501
-    ("3b", "adv_linear, level 2 over the batch, ε2 = 10 (the paper's ε)", ["--methods", "adv_linear", "--level2-norm", "batch", "--level2", "10"]),  # noqa: E501
-    ("3c", "adv_cas, level 2 over the batch, ε2 = 3", ["--methods", "adv_cas", "--level2-norm", "batch", "--level2", "3"]),  # noqa: E501
-    ("3d", "adv_cas, level 2 over the batch, ε2 = 10", ["--methods", "adv_cas", "--level2-norm", "batch", "--level2", "10"]),  # noqa: E501
-    ("4a", "adv_cas, level-1 norm over the window, ε = 0.01", ["--methods", "adv_cas", "--level1-norm", "sequence", "--eps", "0.01"]),  # noqa: E501
-    ("4b", "adv_cas, level-1 norm over the window, ε = 0.03", ["--methods", "adv_cas", "--level1-norm", "sequence", "--eps", "0.03"]),  # noqa: E501
-    ("4c", "adv_cas, level-1 norm over the window, ε = 0.1", ["--methods", "adv_cas", "--level1-norm", "sequence", "--eps", "0.1"]),  # noqa: E501
+    (
+        "3a",
+        "adv_linear, level 2 normalised over the batch, ε2 = 3",
+        ["--methods", "adv_linear", "--level2-norm", "batch", "--level2", "3"],
+    ),
+    (
+        "3b",
+        "adv_linear, level 2 over the batch, ε2 = 10 (the paper's ε)",
+        ["--methods", "adv_linear", "--level2-norm", "batch", "--level2", "10"],
+    ),
+    (
+        "3c",
+        "adv_cas, level 2 over the batch, ε2 = 3",
+        ["--methods", "adv_cas", "--level2-norm", "batch", "--level2", "3"],
+    ),
+    (
+        "3d",
+        "adv_cas, level 2 over the batch, ε2 = 10",
+        ["--methods", "adv_cas", "--level2-norm", "batch", "--level2", "10"],
+    ),
+    (
+        "4a",
+        "adv_cas, level-1 norm over the window, ε = 0.01",
+        ["--methods", "adv_cas", "--level1-norm", "sequence", "--eps", "0.01"],
+    ),
+    (
+        "4b",
+        "adv_cas, level-1 norm over the window, ε = 0.03",
+        ["--methods", "adv_cas", "--level1-norm", "sequence", "--eps", "0.03"],
+    ),
+    (
+        "4c",
+        "adv_cas, level-1 norm over the window, ε = 0.1",
+        ["--methods", "adv_cas", "--level1-norm", "sequence", "--eps", "0.1"],
+    ),
     ("6b", "adv_cas, C re-scaled so that mean(1/C) = 1", ["--methods", "adv_cas", "--cascade-scale", "mean_inverse"]),
+    (
+        "6a",
+        "negatives from the user's unseen items: a base trained so, and adv_cas on it",
+        ["--methods", "base", "adv_cas", "--negatives", "unseen"],
+    ),
 ]
 
 
@@ -71,10 +112,11 @@ def table() -> list[dict[str, Any]]:
             if row.get("method") == "epoch_cost":
                 continue
             if row["method"] == "base":
-                if base_done:
-                    continue
-                base_done = True
-                rows.append({"reading": "base", "what": "the cached base", **row})
+                if row.get("negatives") == "unseen":  # 6a's own base
+                    rows.append({"reading": f"{reading}-base", "what": "a base trained with unseen negatives", **row})
+                elif not base_done:
+                    rows.append({"reading": "base", "what": "the cached base", **row})
+                    base_done = True
                 continue
             rows.append(
                 {

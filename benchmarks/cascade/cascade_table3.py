@@ -98,10 +98,12 @@ METHODS = ["base", "continue", "continue_l2", *CASCADE_VARIANTS, "sao"]
 
 def model_config(kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     max_len = DATASETS[dataset][1]
+    # the paper's sampler only when asked, so the cached bases (uniform negatives) keep their names
+    unseen = {"negatives": "unseen"} if args.negatives == "unseen" else {}
     if kind == "sasrec":  # as benchmarks/training/sasrec_loo.py (our base rows): dropout 0.5 on the sparse Amazon sets
         dropout = args.sasrec_dropout if args.sasrec_dropout is not None else 0.2 if max_len > 50 else 0.5
-        return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": dropout}
-    config = {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": args.gru_dropout}  # paper Sec. 5.3
+        return {"hidden": args.hidden, "loss": args.loss, "max_len": max_len, "dropout": dropout, **unseen}
+    config = {"hidden": 100, "loss": args.loss, "max_len": max_len, "dropout": args.gru_dropout, **unseen}  # Sec. 5.3
     if args.gru_embedding:  # only when asked, so the cached bases (GRU4RecConfig's embedding 64) keep their names
         config["embedding"] = args.gru_embedding
     if args.gru_untied:  # likewise
@@ -185,8 +187,9 @@ def finetune(run: Run, model: SequentialModel, split: Split, args: argparse.Name
 def readings(args: argparse.Namespace, method: str) -> dict[str, Any]:
     """The row's lesser-used cascade options (issue #32's readings), named only where they differ from the
     defaults, so that earlier rows and their tables keep their columns."""
+    sampler = {"negatives": args.negatives} if args.negatives != "uniform" else {}  # every row, the base's too
     if method not in CASCADE_VARIANTS:
-        return {}
+        return sampler
     chosen = {
         "lam1": args.lam1,
         "dropout": args.dropout,
@@ -194,7 +197,7 @@ def readings(args: argparse.Namespace, method: str) -> dict[str, Any]:
         "cascade_scale": args.cascade_scale,
     }
     defaults = {"lam1": 1.0, "dropout": "shared", "adv1_positions": "all", "cascade_scale": "mean_effect"}
-    return {k: v for k, v in chosen.items() if v != defaults[k]}
+    return {**sampler, **{k: v for k, v in chosen.items() if v != defaults[k]}}
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,12 @@ def main() -> None:
         choices=["instance", "batch"],
         default="instance",
         help="what Eq. 9's ||h|| runs over (CascadeConfig.level2_norm)",
+    )
+    parser.add_argument(
+        "--negatives",
+        choices=["uniform", "unseen"],
+        default="uniform",
+        help="BCE negatives (base and L_adv2): uniform over the items, or the user's unseen items (the paper's)",
     )
     parser.add_argument("--lam1", type=float, default=1.0, help="λ1 of Eq. 10 (CascadeConfig.lam1; paper: 1)")
     parser.add_argument(

@@ -25,18 +25,32 @@ class Batch:
     users: torch.Tensor  # (B,) user index in the training log
     rng: torch.Generator  # randomness for negatives / masks of this batch (independent of data order)
     weights: torch.Tensor | None = None  # (B,) per-user loss weights (mean 1) or None for uniform
+    # (B, H) each user's training items, sorted ascending, right-padded with a value above every id; only
+    # when the model draws its negatives from unseen items (``negatives="unseen"``)
+    seen: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         w = self.weights.to(device) if self.weights is not None else None
-        return Batch(self.items.to(device), self.users.to(device), self.rng, w)
+        seen = self.seen.to(device) if self.seen is not None else None
+        return Batch(self.items.to(device), self.users.to(device), self.rng, w, seen)
 
 
 class TrainingWindows:
-    """The last ``max_len + 1`` items of every user with at least 2 training interactions."""
+    """The last ``max_len + 1`` items of every user with at least 2 training interactions; with ``seen``,
+    each batch also carries its users' whole training histories (:attr:`Batch.seen`)."""
 
-    def __init__(self, log: InteractionLog, max_len: int) -> None:
+    def __init__(self, log: InteractionLog, max_len: int, seen: bool = False) -> None:
         self.max_len = max_len
         rows = [u for u, s in enumerate(log.sequences) if len(s) >= 2]
+        # per window row: the user's distinct training items, sorted (CSR: values, offsets)
+        self._seen: tuple[np.ndarray, np.ndarray] | None = None
+        if seen:
+            distinct = [np.unique(np.asarray(log.sequences[u], dtype=np.int64)) for u in rows]
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            offsets[1:] = np.cumsum([len(d) for d in distinct])
+            values = np.concatenate(distinct) if distinct else np.zeros(0, dtype=np.int64)
+            self._seen = (values, offsets)
+            self._above = log.n_items + 1  # padding of Batch.seen: above every item id
         items = np.zeros((len(rows), max_len + 1), dtype=np.int64)
         for r, u in enumerate(rows):
             tail = log.sequences[u][-(max_len + 1) :]
@@ -55,4 +69,17 @@ class TrainingWindows:
         order = torch.randperm(len(self), generator=order_rng)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            yield Batch(self.items[idx], self.users[idx], sample_rng)
+            yield Batch(self.items[idx], self.users[idx], sample_rng, seen=self.seen_items(idx))
+
+    def seen_items(self, idx: torch.Tensor) -> torch.Tensor | None:
+        """(B, H) the distinct training items of rows ``idx``, sorted, padded above every id; None without
+        ``seen``."""
+        if self._seen is None:
+            return None
+        values, offsets = self._seen
+        rows = idx.numpy()
+        lengths = offsets[rows + 1] - offsets[rows]
+        out = np.full((len(rows), int(lengths.max(initial=1))), self._above, dtype=np.int64)
+        for r, row in enumerate(rows):
+            out[r, : lengths[r]] = values[offsets[row] : offsets[row + 1]]
+        return torch.from_numpy(out)

@@ -24,7 +24,7 @@ from steadyrec.core.interactions import InteractionLog
 from steadyrec.core.methods import CascadeConfig, SaoConfig
 from training.data.batches import Batch
 from training.data.splits import EvalSet
-from training.models.base import CausalModel, SequentialModel
+from training.models.base import CausalModel, SequentialModel, draw_negatives
 from training.trainer import EpochReport, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -51,9 +51,10 @@ def pair_bce(users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tens
     return F.softplus(-pos) + F.softplus(neg)  # -log σ(r_ij) - log(1 - σ(r_in))
 
 
-def sample_negatives(targets: torch.Tensor, n_items: int, rng: torch.Generator) -> torch.Tensor:
-    """One uniformly drawn item per position (as the base models' BCE): (B, L) internal ids."""
-    return torch.randint(1, n_items + 1, targets.shape, generator=rng).to(targets.device)
+def sample_negatives(targets: torch.Tensor, n_items: int, batch: Batch) -> torch.Tensor:
+    """One negative per position, drawn as the base models' BCE draws it (uniform, or from the user's
+    unseen items when the batch carries them): (B, L) internal ids."""
+    return draw_negatives(targets, n_items, batch)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class SaoLoss(AdversarialLoss):
         terms = {"clean": next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)}
         if zero is None:
             return terms
-        negatives = sample_negatives(targets, model.n_items, batch.rng)  # (B, L): j_t, Alg. 1 line 7
+        negatives = sample_negatives(targets, model.n_items, batch)  # (B, L): j_t, Alg. 1 line 7
         pos, neg = model.item_emb(targets), model.item_emb(negatives)  # (B, L, E) each
         d_pos, d_neg = (torch.zeros_like(pos, requires_grad=True) for _ in range(2))
         attacked = (pair_bce(states, pos.detach() + d_pos, neg.detach() + d_neg) * mask).sum()  # Eq. 7 at Δ = 0

@@ -27,6 +27,8 @@ class GRU4RecConfig:
     dropout: float = 0.2  # cascade-guided AT paper: dropout 0.2
     max_len: int = 200  # 200 for ML-1M, 50 for the Amazon sets (cascade-guided AT paper)
     loss: Literal["bce", "ce"] = "ce"  # "bce": the paper's BCE with one negative; "ce": full softmax
+    # BCE's negative: "uniform" over every item, or from the user's "unseen" items (the paper's sampler)
+    negatives: Literal["uniform", "unseen"] = "uniform"
     # True: one table reads histories and scores items (as our SASRec; half the item parameters). False: a
     # separate output table, as GRU4Rec's own feed-forward output layer (Hidasi et al. 2016, Sec. 3.1)
     tied: bool = True
@@ -39,6 +41,7 @@ class LSTMRecConfig:
     dropout: float = 0.2  # FINEST uses each model's published defaults; 0.2 is the usual one
     max_len: int = 50  # FINEST: maximum sequence length 50
     loss: Literal["bce", "ce"] = "ce"  # next-item softmax as in FINEST's LSTM
+    negatives: Literal["uniform", "unseen"] = "uniform"  # BCE's negative: over every item, or the unseen ones
     tied: bool = True  # one item table for input and output, as FINEST's models
 
 

@@ -29,12 +29,16 @@ class SASRecConfig:
     dropout: float = 0.2  # paper: 0.2 on ML-1M (0.5 on the sparse Amazon sets)
     max_len: int = 200  # paper: 200 for ML-1M (users average 165 interactions), 50 for Amazon
     loss: Literal["bce", "ce"] = "ce"  # "bce": paper's one-negative BCE; "ce": full softmax (learns faster)
+    # BCE's negative: "uniform" over every item, or from the user's "unseen" items (the paper's sampler)
+    negatives: Literal["uniform", "unseen"] = "uniform"
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         if self.loss not in ("bce", "ce"):
             raise ValueError(f"loss must be 'bce' or 'ce', got {self.loss!r}")
+        if self.negatives not in ("uniform", "unseen"):
+            raise ValueError(f"negatives must be 'uniform' or 'unseen', got {self.negatives!r}")
 
 
 class _Block(nn.Module):
