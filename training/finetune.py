@@ -106,8 +106,12 @@ def held_out(split: Split, log: InteractionLog, holdout: Holdout) -> Split:
     if holdout == "none":
         return Split(split.name, log, split.valid, split.test)
     tail = np.bincount(split.test.users, minlength=len(log.sequences))  # (U,) test instances per user
-    train = [seq[: len(seq) - int(n)] for seq, n in zip(log.sequences, tail, strict=True)]
-    return Split(split.name, log.with_sequences(train), None, split.test)
+    return Split(
+        split.name,
+        log.truncated([len(seq) - int(n) for seq, n in zip(log.sequences, tail, strict=True)]),
+        None,
+        split.test,
+    )
 
 
 def _grown(model: SequentialModel, growth: CatalogGrowth, train: InteractionLog) -> SequentialModel:

@@ -102,7 +102,7 @@ def warm_up_new_items(model: SequentialModel, log: InteractionLog, n_old: int, c
     it, and no old item's row moves. Returns the last epoch's mean loss (0.0 when no window holds one)."""
     windows = TrainingWindows(log, model.max_len)
     keep = (windows.items > n_old).any(dim=1)  # (U,) windows with a new item
-    windows.items, windows.users = windows.items[keep], windows.users[keep]
+    windows.select(keep)
     if len(windows) == 0:
         return 0.0
     tensors = _item_tensors(model)

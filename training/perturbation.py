@@ -147,21 +147,30 @@ def apply_operations(
     for (u, t), operation in zip(chosen, operations, strict=True):
         by_user.setdefault(u, {})[t] = operation
     sequences = list(log.sequences)
+    stamps = None if log.timestamps is None else list(log.timestamps)
     origins = [np.arange(len(seq)) for seq in log.sequences]
     for u, marked in by_user.items():
         items: list[int] = []
         where: list[int] = []
+        when: list[
+            int
+        ] = []  # the original position whose timestamp each item takes (an inserted item: its successor's)
         for t, item in enumerate(log.sequences[u].tolist()):
             op = marked.get(t)
             if op is None:
                 items += [item]
                 where += [t]
+                when += [t]
             elif op == "insertion":
                 items += [filler, item]
                 where += [-1, t]
+                when += [t, t]
             elif op == "replacement":
                 items += [filler]
                 where += [-1]
+                when += [t]
         sequences[u] = np.asarray(items, dtype=np.int64)
         origins[u] = np.asarray(where, dtype=np.int64)
-    return PerturbationResult(log.with_sequences(sequences), chosen, filler, tuple(origins))
+        if stamps is not None:
+            stamps[u] = stamps[u][np.asarray(when, dtype=np.int64)]
+    return PerturbationResult(log.with_sequences(sequences, stamps), chosen, filler, tuple(origins))

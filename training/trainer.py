@@ -20,7 +20,7 @@ from training.data.batches import Batch, TrainingWindows
 from training.data.splits import EvalSet
 from training.device import training_device
 from training.evaluation.ranking import evaluate
-from training.models.base import SequentialModel
+from training.models.base import SequentialModel, require_timestamps
 from training.optim import adam
 
 __all__ = [
@@ -123,6 +123,7 @@ def train(
     (order, sample) overrides the streams derived from ``config.seed`` (initialisation is the caller's:
     build the model after :func:`seed_everything`).
     """
+    require_timestamps(model, data)
     device = training_device(config.device)
     model.to(device)
     order_rng, sample_rng = rngs or seed_everything(config.seed)

@@ -67,9 +67,21 @@ class InteractionLog:
             digest.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
         return digest.hexdigest()
 
-    def with_sequences(self, sequences: Sequence[np.ndarray]) -> InteractionLog:
-        """The same users and item index with other sequences (used by splits and perturbations)."""
-        return InteractionLog(self.user_ids, self.item_ids, tuple(sequences), None)
+    def with_sequences(
+        self, sequences: Sequence[np.ndarray], timestamps: Sequence[np.ndarray] | None = None
+    ) -> InteractionLog:
+        """The same users and item index with other sequences (used by perturbations), and their
+        timestamps when given (each the length of its sequence)."""
+        stamps = tuple(timestamps) if timestamps is not None else None
+        if stamps is not None and [len(t) for t in stamps] != [len(s) for s in sequences]:
+            raise ValueError("every sequence needs one timestamp per item")
+        return InteractionLog(self.user_ids, self.item_ids, tuple(sequences), stamps)
+
+    def truncated(self, lengths: Sequence[int]) -> InteractionLog:
+        """Each user's first ``lengths[u]`` interactions, timestamps cut alike (used by splits)."""
+        sequences = [seq[:n] for seq, n in zip(self.sequences, lengths, strict=True)]
+        stamps = None if self.timestamps is None else [t[:n] for t, n in zip(self.timestamps, lengths, strict=True)]
+        return self.with_sequences(sequences, stamps)
 
     def filter_users(self, min_interactions: int) -> InteractionLog:
         """Drop users with fewer than ``min_interactions``; the item index is kept unchanged."""

@@ -98,14 +98,14 @@ def _recorded_deltas(model, objective: CascadeLoss, batch: Batch) -> tuple[dict,
     deltas: list[torch.Tensor] = []
     original = model.encode
 
-    def spy(history, input_delta=None):
+    def spy(history, input_delta=None, times=None):
         if input_delta is not None:
             delta = input_delta.detach()
             if len(history) == 2 * len(batch.items):  # w and ŵ in one pass over [S; S]: the delta is [0; A / C]
                 clean, delta = delta.chunk(2)
                 assert (clean == 0).all()
             deltas.append(delta)
-        return original(history, input_delta=input_delta)
+        return original(history, input_delta=input_delta, times=times)
 
     model.encode = spy
     try:

@@ -21,9 +21,17 @@ TINY = {
     "lstm": {"hidden": 32, "embedding": 32, "max_len": 20},
     "bert4rec": {"hidden": 32, "blocks": 1, "heads": 2, "max_len": 20, "mask_prob": 0.4},
     "ease": {"max_len": 20},
+    "tisasrec": {"hidden": 32, "blocks": 1, "heads": 2, "max_len": 20, "time_span": 16},
 }
 KINDS = sorted(MODELS)
 GRADIENT_KINDS = [k for k in KINDS if k != "ease"]  # EASE is fitted in closed form: tests/training/test_ease.py
+
+
+def stamps(history: torch.Tensor) -> torch.Tensor:
+    """Increasing timestamps (seconds) at the real positions of ``history``, 0 at padding; every model takes
+    them (the time-aware ones read them)."""
+    gaps = torch.randint(0, 500, history.shape, generator=torch.Generator().manual_seed(3))
+    return (1_600_000_000 + gaps.cumsum(1)) * (history > 0)
 
 
 def test_every_registered_model_has_a_tiny_config() -> None:
@@ -38,7 +46,8 @@ def split():
 @pytest.mark.parametrize("kind", KINDS)
 def test_scores_have_one_column_per_item(kind: str) -> None:
     model = build_model(kind, 50, TINY[kind]).eval()
-    assert model.scores(torch.tensor([[0] * 17 + [3, 4, 5], [0] * 20])).shape == (2, 50)
+    history = torch.tensor([[0] * 17 + [3, 4, 5], [0] * 20])
+    assert model.scores(history, stamps(history)).shape == (2, 50)
 
 
 @pytest.mark.parametrize("kind", GRADIENT_KINDS)
@@ -59,9 +68,11 @@ def test_onnx_export_matches_pytorch(kind: str, tmp_path: Path) -> None:
     export_onnx(model, tmp_path / "m.onnx")  # raises above 1e-4
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     history = torch.randint(0, 41, (5, 20))
-    (scores,) = session.run(["scores"], {"history": history.numpy()})
+    feed = {"history": history.numpy(), **({"timestamps": stamps(history).numpy()} if model.uses_time else {})}
+    assert sorted(i.name for i in session.get_inputs()) == sorted(feed)
+    (scores,) = session.run(["scores"], feed)
     with torch.no_grad():
-        assert np.max(np.abs(scores - model.scores(history).numpy())) <= 1e-4
+        assert np.max(np.abs(scores - model.scores(history, stamps(history)).numpy())) <= 1e-4
 
 
 def test_untied_gru4rec_reads_histories_from_its_own_table_and_exports_exactly(tmp_path: Path) -> None:
@@ -86,8 +97,8 @@ def test_scores_of_chosen_items_equal_the_full_scores_at_those_items(kind: str) 
     history = torch.randint(0, 51, (4, 20))
     items = torch.randint(1, 51, (4, 7))
     with torch.no_grad():
-        expected = model.scores(history).gather(1, items - 1)
-        torch.testing.assert_close(model.scores_of(history, items), expected, atol=1e-5, rtol=1e-5)
+        expected = model.scores(history, stamps(history)).gather(1, items - 1)
+        torch.testing.assert_close(model.scores_of(history, items, stamps(history)), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_bert4rec_last_only_encoding_is_the_last_row_of_the_full_encoding() -> None:

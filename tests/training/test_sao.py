@@ -30,9 +30,9 @@ def test_input_perturbations_have_norm_eps_on_real_items_only(trained) -> None:
     deltas: list[torch.Tensor] = []
     original = model.encode
 
-    def spy(history, input_delta=None):
+    def spy(history, input_delta=None, times=None):
         deltas.append(input_delta.detach() if input_delta is not None else None)
-        return original(history, input_delta=input_delta)
+        return original(history, input_delta=input_delta, times=times)
 
     model.encode = spy
     try:

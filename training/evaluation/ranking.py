@@ -18,7 +18,14 @@ import torch
 from training.data.splits import EvalSet
 from training.models.base import SequentialModel
 
-__all__ = ["RankingResult", "evaluate", "metrics_from_ranks", "ndcg_per_instance", "ranks_from_scores"]
+__all__ = [
+    "RankingResult",
+    "evaluate",
+    "metrics_from_ranks",
+    "ndcg_per_instance",
+    "padded_times",
+    "ranks_from_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,12 @@ def history_mask(data: EvalSet, rows: np.ndarray) -> tuple[torch.Tensor, torch.T
     return torch.from_numpy(row_idx), torch.from_numpy(flat - 1)
 
 
+def padded_times(data: EvalSet, rows: np.ndarray, max_len: int, device: torch.device) -> torch.Tensor | None:
+    """(B, max_len) timestamps of ``rows``' padded histories on ``device``, or None without timestamps."""
+    times = data.padded_times(rows, max_len)
+    return None if times is None else torch.from_numpy(times).to(device)
+
+
 @torch.no_grad()
 def evaluate(
     model: SequentialModel,
@@ -89,7 +102,7 @@ def evaluate(
         for start in range(0, len(data), batch_size):
             rows = np.arange(start, min(start + batch_size, len(data)))
             history = torch.from_numpy(reads.padded_histories(rows, model.max_len)).to(device)  # (B, L)
-            scores = model.scores(history).float()  # (B, N)
+            scores = model.scores(history, padded_times(reads, rows, model.max_len, device)).float()  # (B, N)
             targets = torch.from_numpy(data.targets[rows]).to(device)  # (B,)
             if exclude_history:
                 r, c = history_mask(data, rows)

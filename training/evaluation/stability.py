@@ -16,7 +16,7 @@ import torch
 
 from steadyrec.core.similarity import jaccard, rbo_depth, rbo_ext
 from training.data.splits import EvalSet
-from training.evaluation.ranking import metrics_from_ranks, ranks_from_scores
+from training.evaluation.ranking import metrics_from_ranks, padded_times, ranks_from_scores
 from training.models.base import SequentialModel
 
 __all__ = ["StabilityResult", "compare_models", "full_average_overlap"]
@@ -84,9 +84,14 @@ def compare_models(
     out: dict[str, list[np.ndarray]] = {"rbo": [], "jac": [], "ao": [], "ra": [], "rb": []}
     for start in range(0, len(data), batch_size):
         rows = np.arange(start, min(start + batch_size, len(data)))
-        history = torch.from_numpy(data.padded_histories(rows, model_a.max_len))
+        length = max(model_a.max_len, model_b.max_len)
+        history = torch.from_numpy(data.padded_histories(rows, length))  # (B, L)
+        times = padded_times(data, rows, length, history.device)  # (B, L) or None
         targets = torch.from_numpy(data.targets[rows])
-        sa, sb = (m.scores(history[:, -m.max_len :]).float() for m in models)  # (B, N) each
+        sa, sb = (
+            m.scores(history[:, -m.max_len :], None if times is None else times[:, -m.max_len :]).float()
+            for m in models
+        )  # (B, N) each
         order_a = torch.argsort(sa, dim=1, descending=True, stable=True)  # (B, N)
         order_b = torch.argsort(sb, dim=1, descending=True, stable=True)
         top_a, top_b = order_a[:, :depth].numpy(), order_b[:, :depth].numpy()

@@ -71,6 +71,7 @@ from training.models.base import (
     SequentialModel,
     causal_pairs,
     dropout_off,
+    input_times,
     next_item_loss,
     weighted_mean,
 )
@@ -139,10 +140,11 @@ STACK_LIMIT = 8 * 2**20
 
 
 def states_and_perturbed(
-    model: CausalModel, inputs: torch.Tensor, delta: torch.Tensor
+    model: CausalModel, inputs: torch.Tensor, delta: torch.Tensor, times: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """w = f(S) and ŵ = f(S + delta) under the same dropout masks, so that Eq. 6 measures the perturbation
-    and not two dropout draws: (B, L) ids, (B, L, E) delta -> two (B, L, D).
+    and not two dropout draws: (B, L) ids, (B, L, E) delta (and the ids' (B, L) timestamps for a time-aware
+    model) -> two (B, L, D).
 
     On CPU, where the doubled batch's attention weights are within :data:`STACK_LIMIT` (always for recurrent
     models), one encoder pass over the doubled batch [S; S + delta] whose halves share their masks (cheaper
@@ -156,17 +158,18 @@ def states_and_perturbed(
         if model.pairwise_floats(2 * B, L) <= STACK_LIMIT:
             with halves_share_masks():
                 doubled = torch.cat([inputs, inputs])  # (2B, L)
-                states, perturbed = model.encode(doubled, torch.cat([torch.zeros_like(delta), delta])).chunk(2)
+                both = None if times is None else torch.cat([times, times])  # (2B, L)
+                states, perturbed = model.encode(doubled, torch.cat([torch.zeros_like(delta), delta]), both).chunk(2)
             return states, perturbed
         with masks_recorded() as tape:
-            states = model.encode(inputs)
+            states = model.encode(inputs, times=times)
         with masks_replayed(tape):
-            return states, model.encode(inputs, input_delta=delta)
+            return states, model.encode(inputs, input_delta=delta, times=times)
     cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(inputs.device)
-    states = model.encode(inputs)
+    states = model.encode(inputs, times=times)
     torch.set_rng_state(cpu_state)
     torch.cuda.set_rng_state(cuda_state, inputs.device)
-    return states, model.encode(inputs, input_delta=delta)
+    return states, model.encode(inputs, input_delta=delta, times=times)
 
 
 def linear_perturbations(
@@ -254,16 +257,21 @@ class CascadeLoss(AdversarialLoss):
     def direction(self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Eq. 7's g (B, L, E): the windows' recycled gradients when every one has been seen, else fresh."""
         if self.config.direction == "fresh":
-            return self.fresh_direction(model, inputs, targets, batch.rng)
+            return self.fresh_direction(model, inputs, targets, batch.rng, input_times(batch))
         if self.memory is None:
             n_users, max_len = self.cascade.shape
             self.memory = DirectionMemory(n_users, max_len, model.input_emb.embedding_dim, inputs.device)
         if not self.memory.has(batch.users):
-            return self.fresh_direction(model, inputs, targets, batch.rng)
+            return self.fresh_direction(model, inputs, targets, batch.rng, input_times(batch))
         return self.memory.get(batch.users)
 
     def fresh_direction(
-        self, model: CausalModel, inputs: torch.Tensor, targets: torch.Tensor, rng: torch.Generator
+        self,
+        model: CausalModel,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        rng: torch.Generator,
+        times: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Eq. 7's g = ∂||ŵ - w|| / ∂S at a ξ-long random start: inputs, targets (B, L) -> (B, L, E)."""
         real = (inputs > 0).unsqueeze(-1)  # (B, L, 1)
@@ -276,8 +284,8 @@ class CascadeLoss(AdversarialLoss):
         quiet = dropout_off(model) if self.config.dropout == "shared" else contextlib.nullcontext()
         with quiet:
             with torch.no_grad():
-                clean = model.encode(inputs)  # (B, L, D)
-            moved = model.encode(inputs, input_delta=start)  # (B, L, D)
+                clean = model.encode(inputs, times=times)  # (B, L, D)
+            moved = model.encode(inputs, input_delta=start, times=times)  # (B, L, D)
             distance = weighted_mean(torch.linalg.vector_norm(moved - clean, dim=-1), targets > 0, None)  # Eq. 6
             (grad,) = torch.autograd.grad(distance, start)  # (B, L, E)
         return grad
@@ -285,6 +293,7 @@ class CascadeLoss(AdversarialLoss):
     def parts(self, model: CausalModel, batch: Batch) -> dict[str, torch.Tensor]:
         cfg, sw = self.config, self.switches
         inputs, targets = causal_pairs(batch.items)  # (B, L) each
+        times = input_times(batch)  # (B, L) or None
         mask = targets > 0  # (B, L) instances
         adversarial: dict[str, torch.Tensor] = {}
         if sw.level1 and cfg.lam1 > 0:
@@ -293,9 +302,12 @@ class CascadeLoss(AdversarialLoss):
                 delta.requires_grad_(True)
                 delta.register_hook(partial(self.memory.keep, batch.users))
             if cfg.dropout == "shared":
-                states, w_hat = states_and_perturbed(model, inputs, delta)  # (B, L, D): w, ŵ = f(S + A / C), Eq. 6
+                states, w_hat = states_and_perturbed(
+                    model, inputs, delta, times
+                )  # (B, L, D): w, ŵ = f(S + A / C), Eq. 6
             else:  # two training-mode passes, each with its own dropout draws
-                states, w_hat = model.encode(inputs), model.encode(inputs, input_delta=delta)  # (B, L, D) each
+                states = model.encode(inputs, times=times)  # (B, L, D)
+                w_hat = model.encode(inputs, input_delta=delta, times=times)  # (B, L, D)
             adv1 = torch.linalg.vector_norm(w_hat - states, dim=-1)  # (B, L) ||ŵ - w||_2
             judged = mask
             if cfg.adv1_positions == "last":  # windows are left-padded: the last column is the predicting state
@@ -303,7 +315,7 @@ class CascadeLoss(AdversarialLoss):
                 judged[:, -1] = mask[:, -1]
             adversarial["adv1"] = cfg.lam1 * weighted_mean(adv1, judged, batch.weights)
         else:
-            states = model.encode(inputs)  # (B, L, D): w at every position
+            states = model.encode(inputs, times=times)  # (B, L, D): w at every position
         clean = next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)
         if not (sw.level2 and cfg.lam2 > 0):
             return {"clean": clean, **adversarial}

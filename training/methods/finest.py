@@ -38,7 +38,9 @@ from training.models.base import (
     SequentialModel,
     causal_pairs,
     dropout_off,
+    input_times,
     next_item_loss,
+    require_timestamps,
     softmax_loss,
 )
 from training.optim import adam
@@ -87,15 +89,22 @@ class FinestResult:
     wall_s: float = 0.0
 
 
-def _windows(sequences: list[np.ndarray], origins: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Last max_len + 1 items of each sequence and their original positions, left-padded: (U, L + 1) x2."""
-    items = np.zeros((len(sequences), max_len + 1), dtype=np.int64)
-    where = np.full((len(sequences), max_len + 1), -1, dtype=np.int64)
-    for r, (seq, org) in enumerate(zip(sequences, origins, strict=True)):
+def _windows(
+    data: InteractionLog, origins: list[np.ndarray], max_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Last max_len + 1 items of each sequence, their original positions and (when the log has them) their
+    timestamps in whole seconds, left-padded: (U, L + 1) each."""
+    shape = (data.n_users, max_len + 1)
+    items = np.zeros(shape, dtype=np.int64)
+    where = np.full(shape, -1, dtype=np.int64)
+    times = np.zeros(shape, dtype=np.int64) if data.timestamps is not None else None
+    for r, (seq, org) in enumerate(zip(data.sequences, origins, strict=True)):
         tail = seq[-(max_len + 1) :]
         items[r, max_len + 1 - len(tail) :] = tail
         where[r, max_len + 1 - len(tail) :] = org[-(max_len + 1) :]
-    return items, where
+        if times is not None and data.timestamps is not None:
+            times[r, max_len + 1 - len(tail) :] = np.floor(data.timestamps[r][-(max_len + 1) :])
+    return items, where, times
 
 
 def _slots(model: SequentialModel) -> int:
@@ -111,7 +120,7 @@ def reference_lists(
     model = reference.eval()
     device = next(model.parameters()).device
     seqs = list(data.sequences)
-    items, _ = _windows(seqs, [np.arange(len(s)) for s in seqs], model.max_len)
+    items, _, times = _windows(data, [np.arange(len(s)) for s in seqs], model.max_len)
     depth = min(2 * top_k, model.n_items)
     dtype = np.int16 if model.n_items < np.iinfo(np.int16).max else np.int32
     slots = _slots(model)
@@ -120,11 +129,12 @@ def reference_lists(
         window = torch.from_numpy(items[start : start + batch_size]).to(device)  # (B, L + 1)
         inputs, targets = causal_pairs(window)  # (B, L) each
         inputs = inputs.masked_fill(inputs > model.n_items, 0)  # items the reference does not know: absent
+        stamps = None if times is None else torch.from_numpy(times[start : start + batch_size, :-1]).to(device)
         if isinstance(model, CausalModel):
-            states = model.encode(inputs)  # (B, L, D)
+            states = model.encode(inputs, times=stamps)  # (B, L, D)
             scores = states @ model.item_emb.weight[1 : model.n_items + 1].T  # (B, L, N)
         else:
-            scores = model.scores(inputs)[:, None, :]  # (B, 1, N): the window's last item as target
+            scores = model.scores(inputs, stamps)[:, None, :]  # (B, 1, N): the window's last item as target
             targets = targets[:, -1:]
         top = torch.topk(scores, depth, dim=-1).indices + 1  # (B, S, 2K) internal ids
         top[targets == 0] = 0  # no target, no instance
@@ -160,11 +170,12 @@ def rank_preserving_loss(
 
 def _simulate(
     data: InteractionLog, ratio: float, rng: np.random.Generator
-) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """Alg. 1 lines 4-5: perturb a ratio of interactions, each by one of the three operations."""
+) -> tuple[InteractionLog, list[np.ndarray], int]:
+    """Alg. 1 lines 4-5: perturb a ratio of interactions, each by one of the three operations; returns the
+    perturbed log, each item's original position (-1: inserted or replaced) and the number perturbed."""
     seqs = list(data.sequences)
     if ratio <= 0:
-        return seqs, [np.arange(len(s)) for s in seqs], 0
+        return data, [np.arange(len(s)) for s in seqs], 0
     flat_users = np.concatenate([np.full(len(s), u) for u, s in enumerate(seqs)])
     flat_pos = np.concatenate([np.arange(len(s)) for s in seqs])
     n = max(1, round(ratio * len(flat_users)))
@@ -172,7 +183,7 @@ def _simulate(
     chosen = [(int(flat_users[i]), int(flat_pos[i])) for i in pick]
     ops = [OPERATIONS[j] for j in rng.integers(0, 3, size=n)]
     result = apply_operations(data, chosen, ops)
-    return list(result.log.sequences), list(result.origins), n
+    return result.log, list(result.origins), n
 
 
 def _batch_losses(
@@ -192,7 +203,7 @@ def _batch_losses(
     valid = slot >= 0  # (B, S)
     if isinstance(model, CausalModel):
         inputs, targets = causal_pairs(window)
-        states = model.encode(inputs)  # (B, L, D): one pass for both terms
+        states = model.encode(inputs, times=input_times(batch))  # (B, L, D): one pass for both terms
         index = slot.clamp_min(0)[:, :, None].expand(-1, -1, references.shape[2])  # (B, L, 2K)
         chosen = references.gather(1, index)[valid]  # (P', 2K) reference items of the valid instances
         if model.config.loss == "ce":
@@ -217,7 +228,9 @@ def _batch_losses(
         rows = valid[:, 0]
         chosen = references[rows, 0]  # (P, 2K)
         with dropout_off(model):  # scored as at inference, as its reference list was
-            scores = model.scores_of(window[rows, :-1], chosen)  # (P, 2K): a second pass, 2K items scored
+            stamps = input_times(batch)
+            # (P, 2K): a second pass, 2K items scored
+            scores = model.scores_of(window[rows, :-1], chosen, None if stamps is None else stamps[rows])
     terms = (config.top_k, config.margin_order, config.margin_score, config.order_term, config.score_term)
     return next_loss, rank_preserving_loss(scores, *terms, config.reduction).mean()  # Eq. 4 as a batch mean
 
@@ -246,6 +259,7 @@ def finest_finetune(
 ) -> FinestResult:
     """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built);
     ``batch_weights`` gives each batch's per-user weights of the next-item loss (default: uniform)."""
+    require_timestamps(model, data)
     device = training_device(config.device)
     model.to(device)
     result = FinestResult()
@@ -270,16 +284,17 @@ def finest_finetune(
     optimiser = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        seqs, origins, n_perturbed = _simulate(data, config.sample_ratio if config.simulate else 0.0, rng)
-        items_np, where_np = _windows(seqs, origins, model.max_len)
+        perturbed, origins, n_perturbed = _simulate(data, config.sample_ratio if config.simulate else 0.0, rng)
+        items_np, where_np, times_np = _windows(perturbed, origins, model.max_len)
         items, where = torch.from_numpy(items_np), torch.from_numpy(where_np)
+        times = None if times_np is None else torch.from_numpy(times_np)
         model.train()
         totals = np.zeros(2)
         batches = 0
-        for idx in torch.randperm(len(seqs), generator=order_rng).split(config.batch_size):
+        for idx in torch.randperm(perturbed.n_users, generator=order_rng).split(config.batch_size):
             slot = _reference_slots(where[idx], items[idx], lengths[idx], slots)  # (B, S)
             window = items[idx].to(device)  # (B, L + 1)
-            batch = Batch(window, idx.to(device), sample_rng)
+            batch = Batch(window, idx.to(device), sample_rng, times=None if times is None else times[idx].to(device))
             if batch_weights is not None:
                 batch.weights = batch_weights(model, batch, epoch)  # (B,)
             next_loss, reg = _batch_losses(model, window, slot.to(device), ref_items[idx].to(device), config, batch)

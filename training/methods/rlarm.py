@@ -25,7 +25,7 @@ from training.device import pick_device
 from training.evaluation.heldout import ndcg_at_k
 from training.methods.adversary import adversary_step, build_adversary, normalised_weights
 from training.methods.finest import FinestEpoch, FinestResult, ReferenceLists, finest_finetune
-from training.models.base import SequentialModel
+from training.models.base import SequentialModel, input_times
 from training.models.ease import multi_hot
 from training.optim import adam
 
@@ -33,13 +33,16 @@ __all__ = ["AdversarialWeights", "next_item_rank_loss", "rlarm_finetune"]
 
 
 @torch.no_grad()
-def next_item_rank_loss(model: SequentialModel, history: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+def next_item_rank_loss(
+    model: SequentialModel, history: torch.Tensor, target: torch.Tensor, k: int, times: torch.Tensor | None = None
+) -> torch.Tensor:
     """1 - NDCG@k of each target given its history, other history items removed from the ranking:
-    history (B, L), target (B,) internal ids -> (B,). A row without a target (0) has loss 1."""
+    history (B, L) (and its (B, L) timestamps for a time-aware model), target (B,) internal ids -> (B,). A
+    row without a target (0) has loss 1."""
     was_training = model.training
     model.eval()
     try:
-        scores = model.scores(history).float()  # (B, N)
+        scores = model.scores(history, times).float()  # (B, N)
     finally:
         model.train(was_training)
     relevant = torch.zeros_like(scores).scatter(1, (target - 1).clamp_min(0)[:, None], 1.0) * (target > 0)[:, None]
@@ -62,7 +65,8 @@ class AdversarialWeights:
         history, target = batch.items[:, :-1], batch.items[:, -1]  # (B, L), (B,)
         x = multi_hot(history, model.n_items)  # (B, N) = X_i
         if epoch > self.config.warmup:  # Alg. 2 lines 4-7
-            loss = next_item_rank_loss(model, history, target, self.config.k)  # (B,) = 1 - NDCG_i
+            times = input_times(batch)  # (B, L) or None
+            loss = next_item_rank_loss(model, history, target, self.config.k, times)  # (B,) = 1 - NDCG_i
             self.objectives.append(adversary_step(self.adversary, self.optimiser, x, loss, self.config.b))
         with torch.no_grad():
             p = normalised_weights(self.adversary(x))  # (B,) sums to 1

@@ -32,7 +32,14 @@ from training.methods.adversarial import (
     pair_bce,
     sample_negatives,
 )
-from training.models.base import CausalModel, SequentialModel, causal_pairs, next_item_loss, weighted_mean
+from training.models.base import (
+    CausalModel,
+    SequentialModel,
+    causal_pairs,
+    input_times,
+    next_item_loss,
+    weighted_mean,
+)
 from training.trainer import TrainResult
 
 __all__ = ["SaoConfig", "SaoLoss", "sao_finetune"]
@@ -49,12 +56,13 @@ class SaoLoss(AdversarialLoss):
 
     def parts(self, model: CausalModel, batch: Batch) -> dict[str, torch.Tensor]:
         inputs, targets = causal_pairs(batch.items)  # (B, L) each
+        times = input_times(batch)  # (B, L) or None
         mask = targets > 0
         attack = self.config.lam > 0
         width = model.input_emb.embedding_dim
         # Δ = 0 on the inputs: the clean pass doubles as the point where Eq. 8 takes its gradient
         zero = torch.zeros((*inputs.shape, width), device=inputs.device, requires_grad=True) if attack else None
-        states = model.encode(inputs, input_delta=zero)  # (B, L, D)
+        states = model.encode(inputs, input_delta=zero, times=times)  # (B, L, D)
         terms = {"clean": next_item_loss(states, targets, model.item_emb, model.n_items, batch, model.config.loss)}
         if zero is None:
             return terms
@@ -65,7 +73,7 @@ class SaoLoss(AdversarialLoss):
         grads = torch.autograd.grad(attacked, [zero, d_pos, d_neg], retain_graph=True)  # Γ, parameters constant
         real = (inputs > 0).unsqueeze(-1)  # (B, L, 1): no perturbation on padding
         g_in, g_pos, g_neg = (fast_gradient(g, self.config.eps) for g in grads)  # Eq. 8, Alg. 1 line 8
-        perturbed = model.encode(inputs, input_delta=g_in * real)  # (B, L, D) Eq. 9 top
+        perturbed = model.encode(inputs, input_delta=g_in * real, times=times)  # (B, L, D) Eq. 9 top
         adv = pair_bce(perturbed, pos + g_pos, neg + g_neg)  # (B, L) Eq. 9 bottom
         terms["adv"] = self.config.lam * weighted_mean(adv, mask, batch.weights)  # Eq. 10
         return terms

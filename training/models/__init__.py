@@ -10,12 +10,14 @@ from training.models.bert4rec import BERT4Rec, BERT4RecConfig
 from training.models.ease import EASE, EASEConfig
 from training.models.recurrent import GRU4Rec, GRU4RecConfig, LSTMRec, LSTMRecConfig
 from training.models.sasrec import SASRec, SASRecConfig
+from training.models.tisasrec import TiSASRec, TiSASRecConfig
 
 __all__ = ["MODELS", "SequentialModel", "build_model", "config_dict", "make_config"]
 
 # kind -> (model class, config class). Later models register here.
 MODELS: dict[str, tuple[type[SequentialModel], type]] = {
     "sasrec": (SASRec, SASRecConfig),
+    "tisasrec": (TiSASRec, TiSASRecConfig),  # reads the history's timestamps too (``uses_time``)
     "gru4rec": (GRU4Rec, GRU4RecConfig),
     "lstm": (LSTMRec, LSTMRecConfig),
     "bert4rec": (BERT4Rec, BERT4RecConfig),

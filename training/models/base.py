@@ -2,8 +2,10 @@
 
 - ``loss(batch) -> scalar``: the model's own training objective on a :class:`~training.data.batches.Batch`
   (per-user ``batch.weights`` honoured when present).
-- ``scores(history) -> (B, n_items)``: scores of all real items for left-padded histories (B, L);
-  column ``j`` is internal item ``j + 1`` (id 0 is padding and never scored).
+- ``scores(history, times=None) -> (B, n_items)``: scores of all real items for left-padded histories
+  (B, L); column ``j`` is internal item ``j + 1`` (id 0 is padding and never scored). ``times`` (B, L) are
+  the history's timestamps in whole seconds (0 at padding): time-aware models (``uses_time``) need them
+  and refuse a call without them; the others do not read them.
 - ``config``: the dataclass it was built from; ``build_model(kind, n_items, config_dict)`` rebuilds it,
   which is what checkpoints and ONNX manifests store.
 
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from steadyrec.core.interactions import InteractionLog
 from training.data.batches import Batch
 
 __all__ = [
@@ -28,7 +31,9 @@ __all__ = [
     "SequentialModel",
     "causal_pairs",
     "init_xavier",
+    "input_times",
     "next_item_loss",
+    "require_timestamps",
     "softmax_loss",
     "weighted_mean",
 ]
@@ -118,6 +123,7 @@ def softmax_loss(
 
 class SequentialModel(nn.Module, ABC):
     kind: ClassVar[str]
+    uses_time: ClassVar[bool] = False  # True: reads the history's timestamps (``times``) as well as its items
 
     def __init__(self, n_items: int, config: Any) -> None:
         super().__init__()
@@ -132,15 +138,15 @@ class SequentialModel(nn.Module, ABC):
     def loss(self, batch: Batch) -> torch.Tensor: ...
 
     @abstractmethod
-    def scores(self, history: torch.Tensor) -> torch.Tensor: ...
+    def scores(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor: ...
 
-    def scores_of(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def scores_of(self, history: torch.Tensor, items: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         """Scores of chosen items only: history (B, L), items (B, M) internal ids -> (B, M), the values
-        ``scores(history)`` has at those items (models override it to skip scoring all N items)."""
-        return self.scores(history).gather(1, items - 1)
+        ``scores(history, times)`` has at those items (models override it to skip scoring all N items)."""
+        return self.scores(history, times).gather(1, items - 1)
 
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
-        return self.scores(history)
+    def forward(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
+        return self.scores(history, times)
 
 
 class CausalModel(SequentialModel):
@@ -153,11 +159,14 @@ class CausalModel(SequentialModel):
     item_emb: nn.Embedding
 
     @abstractmethod
-    def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, L) left-padded ids -> (B, L, D) states; position t summarises items up to t.
 
         ``input_delta`` (B, L, E), when given, is added to the history's item embeddings before anything
         else reads them: the hook adversarial methods perturb the input with (E = ``item_emb`` width).
+        ``times`` (B, L): the history's timestamps (see ``scores``).
         """
 
     @property
@@ -175,13 +184,15 @@ class CausalModel(SequentialModel):
         """Scores of chosen items: states (P, D), items (P, M) internal ids -> (P, M)."""
         return (self.item_emb(items) * states[:, None, :]).sum(-1)
 
-    def scores(self, history: torch.Tensor) -> torch.Tensor:
-        h = self.encode(history[:, -self.max_len :])[:, -1, :]  # (B, D)
+    def scores(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
+        window = slice(-self.max_len, None)
+        h = self.encode(history[:, window], times=None if times is None else times[:, window])[:, -1, :]  # (B, D)
         return h @ self.item_emb.weight[1 : self.n_items + 1].T  # (B, N)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         inputs, targets = causal_pairs(batch.items)
-        return next_item_loss(self.encode(inputs), targets, self.item_emb, self.n_items, batch, self.config.loss)
+        states = self.encode(inputs, times=input_times(batch))  # (B, L, D)
+        return next_item_loss(states, targets, self.item_emb, self.n_items, batch, self.config.loss)
 
 
 @contextmanager
@@ -193,6 +204,20 @@ def dropout_off(model: nn.Module) -> Iterator[None]:
         yield
     finally:
         model.train(was_training)
+
+
+def require_timestamps(model: SequentialModel, log: InteractionLog) -> None:
+    """Refuse, with a message naming the fix, to train a time-aware model on a log without timestamps."""
+    if model.uses_time and log.timestamps is None:
+        raise ValueError(
+            f"{model.kind} reads the time of every interaction, but this log has no timestamps: train it on "
+            "data with a timestamp per interaction (e.g. foursquare or ml-100k), or choose another model"
+        )
+
+
+def input_times(batch: Batch) -> torch.Tensor | None:
+    """Timestamps of the inputs :func:`causal_pairs` takes from ``batch.items``: (B, L) or None."""
+    return None if batch.times is None else batch.times[:, :-1]
 
 
 def causal_pairs(window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

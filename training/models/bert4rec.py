@@ -149,10 +149,10 @@ class BERT4Rec(SequentialModel):
         tokens = torch.cat([tail, masked], dim=1)  # (B, L)
         return self.encode_packed(tokens, last_only=True)[0] if packed else self.encode(tokens, last_only=True)
 
-    def scores(self, history: torch.Tensor) -> torch.Tensor:
+    def scores(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         return self._logits(self._predict_state(history))  # (B, N)
 
-    def scores_of(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def scores_of(self, history: torch.Tensor, items: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         h = self.head(self._predict_state(history, packed=True))  # (B, D): FINEST's regulariser, in training
         return (self.item_emb(items) * h[:, None, :]).sum(-1) + self.out_bias[items - 1]  # (B, M)
 

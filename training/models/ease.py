@@ -88,7 +88,7 @@ class EASE(SequentialModel):
             model.weight.copy_(torch.from_numpy(np.asarray(weights, dtype=np.float32)))
         return model
 
-    def scores(self, history: torch.Tensor) -> torch.Tensor:
+    def scores(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         x = multi_hot(history[:, -self.max_len :], self.n_items, self.weight.dtype)  # (B, N) built in the graph
         return x @ self.weight  # (B, N) = X_i W
 

@@ -62,7 +62,9 @@ class _Recurrent(CausalModel):
     def input_emb(self) -> nn.Embedding:
         return self.item_emb if self.history_emb is None else self.history_emb
 
-    def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, L) ids (+ optional (B, L, E) embedding delta) -> (B, L, E) states in item-embedding space."""
         e = self.input_emb(history)  # (B, L, E)
         if input_delta is not None:

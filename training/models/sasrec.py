@@ -84,7 +84,9 @@ class SASRec(CausalModel):
     def pairwise_floats(self, batch: int, length: int) -> int:
         return batch * self.config.heads * length * length  # (B, H, L, L) attention weights
 
-    def encode(self, history: torch.Tensor, input_delta: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Hidden state at every position: (B, L) ids (+ optional (B, L, D) embedding delta) -> (B, L, D)."""
         L = history.shape[1]
         e = self.item_emb(history)  # (B, L, D)
