@@ -32,6 +32,7 @@ __all__ = ["MicroBatcher"]
 class _Pending:
     model: LoadedModel
     history: np.ndarray  # (max_len,) int64
+    times: np.ndarray | None  # (max_len,) int64 seconds, for a time-aware model
     future: asyncio.Future[np.ndarray]
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -74,13 +75,14 @@ class MicroBatcher:
         _fail(list(self._queue), NotReady("the service is shutting down"))
         self._queue.clear()
 
-    async def score(self, model: LoadedModel, history: np.ndarray) -> np.ndarray:
-        """Scores of all items for one left-padded history: (max_len,) -> (n_items,), a row the caller owns."""
+    async def score(self, model: LoadedModel, history: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+        """Scores of all items for one left-padded history (and its (max_len,) timestamps, for a time-aware
+        model): (max_len,) -> (n_items,), a row the caller owns."""
         if self._loop is None or self._stopping:
             raise NotReady("the service is not running (starting up or shutting down)")
         future: asyncio.Future[np.ndarray] = self._loop.create_future()
         with self._ready:
-            self._queue.append(_Pending(model, history, future))
+            self._queue.append(_Pending(model, history, times, future))
             self._ready.notify()
         return await future
 
@@ -121,8 +123,10 @@ class MicroBatcher:
         for item in group:
             self.metrics.queue_wait.observe(started - item.queued_at)
         histories = np.stack([item.history for item in group])  # (B, max_len)
+        model = group[0].model
+        times = np.stack([item.times for item in group]) if model.uses_time else None  # type: ignore[misc]
         t0 = time.perf_counter()
-        scores = group[0].model.score(histories)  # (B, n_items)
+        scores = model.score(histories, times)  # (B, n_items)
         if len(scores) != len(group):
             raise RuntimeError(f"model {group[0].model.version} returned {len(scores)} rows for {len(group)}")
         self.metrics.inference.observe(time.perf_counter() - t0)

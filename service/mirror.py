@@ -19,6 +19,7 @@ import numpy as np
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from steadyrec.core.canary import compare
+from steadyrec.core.history import History
 from steadyrec.core.shadow_pairs import PairLog
 
 __all__ = ["ShadowMirror"]
@@ -32,7 +33,7 @@ class ShadowMirror:
     ) -> None:
         self.registry, self.metrics, self.pairs = registry, metrics, pairs
         self.sample_rate = sample_rate
-        self.queue: asyncio.Queue[tuple[list[str], list[str], str, int]] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[tuple[History, list[str], str, int]] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._sums = np.zeros(3)  # count, sum of RBO, sum of Jaccard
 
@@ -52,10 +53,11 @@ class ShadowMirror:
             self.sample_rate > 0 and random.random() < self.sample_rate and self.registry.get("candidate") is not None
         )
 
-    def offer(self, history: list[str], live_items: list[str], live_version: str, k: int) -> None:
+    def offer(self, history: History, live_items: list[str], live_version: str, k: int) -> None:
         """Queue a sampled pair: never blocks, never raises; a full queue drops it and counts the drop."""
+        copied = History(list(history.items), None if history.times is None else list(history.times))
         try:
-            self.queue.put_nowait((history, live_items, live_version, k))
+            self.queue.put_nowait((copied, live_items, live_version, k))
         except asyncio.QueueFull:
             self.metrics.shadow_dropped.inc()
 
@@ -73,7 +75,8 @@ class ShadowMirror:
                     "at": time.time(),
                     "live": live.version,
                     "candidate": candidate.version,
-                    "history": history,
+                    "history": history.items,
+                    "times": history.times,
                     "live_items": live_items,
                     "rbo": rbo,
                     "jaccard": jac,

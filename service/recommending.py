@@ -15,12 +15,14 @@ from service.errors import InvalidRequest, NotFound
 from service.event_store import EventStore
 from service.schemas import RecommendRequest, RecommendResponse, ScoredItem
 from service.settings import Settings
-from steadyrec.core.onnx_model import LoadedModel, top_k
+from steadyrec.core.history import History
+from steadyrec.core.onnx_model import LoadedModel, ModelInput, TimestampsMissing, top_k
 
 __all__ = ["recommend", "request_history"]
 
 
 def _disallow(scores: np.ndarray, model: LoadedModel, request: RecommendRequest, history: np.ndarray) -> None:
+    # history: (n,) internal ids of the known history items
     """Set the scores of the items that may not be returned to -inf, in place: (n_items,)."""
     if request.candidates is not None:
         allowed = np.zeros(model.n_items, dtype=bool)
@@ -43,26 +45,42 @@ def _check_limits(request: RecommendRequest, settings: Settings) -> None:
             raise InvalidRequest(f"'{name}' has {len(values)} items, above the maximum of {settings.max_list}")
 
 
-async def request_history(request: RecommendRequest, events: EventStore, settings: Settings) -> list[str]:
-    """The request's history, oldest first: its ``items``, or the stored history of its ``user_id`` (read
-    once per request, after the limits are checked)."""
+async def request_history(request: RecommendRequest, events: EventStore, settings: Settings) -> History:
+    """The request's history, oldest first: its ``items`` (and ``timestamps``), or the stored history of its
+    ``user_id`` (read once per request, after the limits are checked)."""
     _check_limits(request, settings)
     if request.user_id is None:
-        return request.items or []
+        return History(request.items or [], request.timestamps)
     stored = await events.history(request.user_id)
     if stored is None:
         raise NotFound(f"unknown user {request.user_id[:80]!r}: no stored history; send 'items' instead")
     return stored
 
 
+def _model_input(model: LoadedModel, request: RecommendRequest, raw: History) -> ModelInput:
+    """The history as the model reads it; a time-aware model without the history's times is a 422."""
+    try:
+        return model.model_input(raw)
+    except TimestampsMissing:
+        name = f"model {model.version} ({model.manifest.model_kind})"
+        if request.user_id is None:
+            raise InvalidRequest(
+                f"{name} reads the time of every history item: send 'timestamps', one per item of 'items'"
+            ) from None
+        raise InvalidRequest(
+            f"{name} reads the time of every history item, and the stored history of user "
+            f"{request.user_id[:80]!r} has none (its seed log had no timestamps): send 'items' with 'timestamps'"
+        ) from None
+
+
 async def recommend(
-    request: RecommendRequest, model: LoadedModel, batcher: MicroBatcher, raw: list[str]
+    request: RecommendRequest, model: LoadedModel, batcher: MicroBatcher, raw: History
 ) -> RecommendResponse:
     """Top-k of ``model`` for ``raw`` (``request_history``), with the request's filters."""
-    known, unknown = model.internal_ids(raw)
-    history = np.asarray(known, dtype=np.int64)  # (n,) internal ids, oldest first
-    if not known:
-        reason = "empty history" if not raw else "no history item is known to the model"
+    given = _model_input(model, request, raw)
+    history, unknown = given.known, given.unknown  # (n,) internal ids, oldest first
+    if not len(history):
+        reason = "empty history" if not len(raw) else "no history item is known to the model"
         popularity = np.zeros(model.n_items, dtype=np.float32)
         _disallow(popularity, model, request, history)
         allowed = [i for i in model.popular.tolist() if popularity[i - 1] == 0.0][: request.k]
@@ -70,7 +88,7 @@ async def recommend(
         return RecommendResponse(
             items=items, model_version=model.version, fallback=True, fallback_reason=reason, unknown_items=unknown
         )
-    scores = await batcher.score(model, model.left_padded_one(history))  # (n_items,), ours to modify
+    scores = await batcher.score(model, given.ids, given.times)  # (n_items,), ours to modify
     _disallow(scores, model, request, history)
     best = top_k(scores, request.k)
     ranked = zip(best.tolist(), scores[best].tolist(), strict=True)

@@ -1,8 +1,9 @@
 """Per-user histories in Redis, shared by every API replica (``REDIS_URL`` set).
 
-Each user has a capped list ``steadyrec:hist:u:<user>`` of ``<event id>:<item>`` entries in id order, and a
-sorted set ``steadyrec:hist:recent`` scores each user by the id of their newest event (the canary's and
-``/shadow/compare``'s "most recently active users"). ``/recommend`` reads a history in one round trip
+Each user has a capped list ``steadyrec:hist2:u:<user>`` of ``<event id>:<time>:<item>`` entries in id
+order (``<time>`` empty where the seed log had none), and a sorted set ``steadyrec:hist2:recent`` scores
+each user by the id of their newest event (the canary's and ``/shadow/compare``'s "most recently active
+users"). ``/recommend`` reads a history in one round trip
 (``LRANGE``); ``POST /events`` adds its committed batch in one round trip (a pipeline of one script call
 per user). The script puts each entry at its place by id and skips an id already there, so adding is
 idempotent and order-independent: two replicas adding events of one user at once, or a rebuild running
@@ -13,7 +14,9 @@ log (the training log; its rows get negative ids, in time order, so they sort be
 every event of the event log, then sets ``steadyrec:hist:seeded``. Every replica checks for that key
 periodically; when Redis lost it (a flush, a restart without persistence) one of them fills Redis again
 from the seed log and the database, while the others keep serving (a history being refilled may be short
-for those seconds). Redis for histories must not evict keys (``maxmemory-policy noeviction``).
+for those seconds). Redis for histories must not evict keys (``maxmemory-policy noeviction``). The ``hist2``
+prefix came with the times: a deployment that kept ``<event id>:<item>`` lists under ``steadyrec:hist:``
+fills the new keys once, as after a flush (the old keys can be deleted).
 """
 
 from __future__ import annotations
@@ -31,15 +34,16 @@ from redis.exceptions import RedisError
 
 from service.errors import Unavailable
 from service.event_store import EventStore, NumberedEvent
-from steadyrec.core.event_log import Event, EventLog
+from steadyrec.core.event_log import EventLog
 from steadyrec.core.formats import read_interactions
+from steadyrec.core.history import History
 from steadyrec.core.replay import histories_by_recency
 
 __all__ = ["PREFIX", "RedisEventStore"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "steadyrec:hist:"
+PREFIX = "steadyrec:hist2:"
 USER = PREFIX + "u:"
 RECENT = PREFIX + "recent"
 SEEDED = PREFIX + "seeded"
@@ -49,8 +53,9 @@ CHUNK = 20_000  # events per round of a fill
 REDIS_TIMEOUT_S = 2.0  # longest wait for Redis on a request
 FILL_TIMEOUT_S = 120.0  # longest wait for one round of a fill
 RETRIES = 8  # attempts to add a batch while Redis is away (1, 2, 4, ... 30 s apart)
+Entry = tuple[int, str, str, float | None]  # (event id, user, item, time or None)
 
-# KEYS: the user's list, the recency set. ARGV: cap, user, then (id, item) pairs in ascending id order.
+# KEYS: the user's list, the recency set. ARGV: cap, user, then (id, "time:item") pairs in ascending id order.
 ADD_SCRIPT = """
 local key, recent = KEYS[1], KEYS[2]
 local cap = tonumber(ARGV[1])
@@ -85,8 +90,21 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _items(entries: list[bytes | str]) -> list[str]:
-    return [_text(entry).split(":", 1)[1] for entry in entries]
+def _history(entries: list[bytes | str]) -> History:
+    """``<id>:<time>:<item>`` entries -> the history; its times only when every entry has one."""
+    items: list[str] = []
+    times: list[float] = []
+    for entry in entries:
+        _, stamp, item = _text(entry).split(":", 2)
+        items.append(item)
+        if stamp:
+            times.append(float(stamp))
+    return History(items, times if len(times) == len(items) else None)
+
+
+def _entry(stamp: float | None, item: str) -> str:
+    """An entry's ``<time>:<item>`` (the script puts the id in front)."""
+    return f"{'' if stamp is None else repr(float(stamp))}:{item}"
 
 
 class RedisEventStore(EventStore):
@@ -102,50 +120,51 @@ class RedisEventStore(EventStore):
         self._filling: asyncio.Task[None] | None = None
         self._retries: set[asyncio.Future[None]] = set()
 
-    async def history(self, user: str) -> list[str] | None:
+    async def history(self, user: str) -> History | None:
         try:
             entries = await self.redis.lrange(USER + user, 0, -1)
         except RedisError as err:
             raise Unavailable(f"user histories are unavailable ({err}); retry, or send 'items' instead") from None
-        return _items(entries) if entries else None
+        return _history(entries) if entries else None
 
     async def add(self, events: list[NumberedEvent]) -> None:
         """Committed events into their users' histories; while Redis is away, retried in the background
         (adding is idempotent), so the caller's acknowledgement of the stored events stands."""
+        entries: list[Entry] = [(event_id, event.user, event.item, event.timestamp) for event_id, event in events]
         try:
-            await self._add(events)
+            await self._add(entries)
         except RedisError as err:
             log.warning("could not add %d events to the shared histories (%s); retrying", len(events), err)
-            retry = asyncio.ensure_future(self._retry(events))
+            retry = asyncio.ensure_future(self._retry(entries))
             self._retries.add(retry)
             retry.add_done_callback(self._retries.discard)
 
-    async def _retry(self, events: list[NumberedEvent]) -> None:
+    async def _retry(self, entries: list[Entry]) -> None:
         for attempt in range(RETRIES):
             await asyncio.sleep(min(2.0**attempt, 30.0))
             try:
-                await self._add(events)
+                await self._add(entries)
                 return
             except RedisError:
                 continue
-        log.error("gave up adding %d events to the shared histories; a refill restores them", len(events))
+        log.error("gave up adding %d events to the shared histories; a refill restores them", len(entries))
 
-    async def _add(self, events: list[NumberedEvent], client: aioredis.Redis | None = None) -> None:
+    async def _add(self, entries: list[Entry], client: aioredis.Redis | None = None) -> None:
         by_user: dict[str, list[str | int]] = defaultdict(list)
-        for event_id, event in sorted(events, key=lambda pair: pair[0]):
-            by_user[event.user] += [event_id, event.item]
+        for event_id, user, item, stamp in sorted(entries, key=lambda entry: entry[0]):
+            by_user[user] += [event_id, _entry(stamp, item)]
         async with (client or self.redis).pipeline(transaction=False) as pipe:
             for user, pairs in by_user.items():
                 await self._script(keys=[USER + user, RECENT], args=[self.cap, user, *pairs], client=pipe)
             await pipe.execute()
 
-    async def recent(self, limit: int) -> list[tuple[str, list[str]]]:
+    async def recent(self, limit: int) -> list[tuple[str, History]]:
         users = [_text(u) for u in await self.redis.zrevrange(RECENT, 0, max(limit, 1) - 1)][:limit]
         async with self.redis.pipeline(transaction=False) as pipe:
             for user in users:
                 pipe.lrange(USER + user, 0, -1)
             lists = await pipe.execute()
-        return [(u, _items(entries)) for u, entries in zip(users, lists, strict=True) if entries]
+        return [(u, _history(entries)) for u, entries in zip(users, lists, strict=True) if entries]
 
     async def load(self, seed: Path | None, seed_format: str | None, event_log: EventLog) -> None:
         self._source = (seed, seed_format, event_log)
@@ -188,10 +207,11 @@ class RedisEventStore(EventStore):
         histories = histories_by_recency(rows)  # the least recently active user first
         total = sum(len(h) for h in histories.values())
         next_id = -total
-        batch: list[NumberedEvent] = []
-        for user, items in histories.items():
-            for item in items:
-                batch.append((next_id, Event(user, item, 0.0)))
+        batch: list[Entry] = []
+        for user, history in histories.items():
+            times: list[float | None] = list(history.times) if history.times is not None else [None] * len(history)
+            for item, stamp in zip(history.items, times, strict=True):
+                batch.append((next_id, user, item, stamp))
                 next_id += 1
             if len(batch) >= CHUNK:
                 await self._add(batch, self._bulk)
@@ -217,5 +237,5 @@ class RedisEventStore(EventStore):
         await self._bulk.aclose()
 
 
-def _read_chunk(event_log: EventLog, after: int) -> list[NumberedEvent]:
-    return list(event_log.read_numbered(after_id=after, limit=CHUNK))
+def _read_chunk(event_log: EventLog, after: int) -> list[Entry]:
+    return [(i, e.user, e.item, e.timestamp) for i, e in event_log.read_numbered(after_id=after, limit=CHUNK)]

@@ -46,6 +46,25 @@ newline or NUL in an id would break the TSV and sequence files that training rea
 log lines). Checked by pydantic-core's regex, about 50 ns an id; service.errors words the refusal."""
 
 
+def _check_timestamps(items: list[str] | None, timestamps: list[float] | None) -> None:
+    """``timestamps`` go with ``items``, one finite, non-negative number per item."""
+    if timestamps is None:
+        return
+    if items is None:
+        raise ValueError("'timestamps' go with 'items' (a user_id's stored history has its own)")
+    if len(timestamps) != len(items):
+        raise ValueError(f"'timestamps' has {len(timestamps)} values for {len(items)} items: give one per item")
+    for i, value in enumerate(timestamps):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"timestamps[{i}] must be a finite number of seconds, not below 0")
+
+
+TIMESTAMPS_DESCRIPTION = (
+    "the time of each item of 'items' (seconds since the epoch, or the dataset's own clock), in the same order; "
+    "required by time-aware models (TiSASRec), which read the intervals between items; the others read items only"
+)
+
+
 class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +72,7 @@ class RecommendRequest(BaseModel):
     items: list[Identifier] | None = Field(
         None, max_length=MAX_LIST, description="explicit history, oldest first, in the dataset's own item ids"
     )
+    timestamps: list[float] | None = Field(None, max_length=MAX_LIST, description=TIMESTAMPS_DESCRIPTION)
     k: int = Field(10, ge=1, le=MAX_K, description="number of items to return")
     exclude_seen: StrictBool = Field(True, description="never recommend items of the history")
     candidates: list[Identifier] | None = Field(None, max_length=MAX_LIST, description="rank only these items")
@@ -62,6 +82,7 @@ class RecommendRequest(BaseModel):
     def _one_source(self) -> RecommendRequest:
         if (self.user_id is None) == (self.items is None):
             raise ValueError("give exactly one of 'user_id' or 'items'")
+        _check_timestamps(self.items, self.timestamps)
         return self
 
 
@@ -184,11 +205,13 @@ class ShadowItem(BaseModel):
 
     user_id: Identifier | None = None
     items: list[Identifier] | None = Field(None, max_length=MAX_LIST)
+    timestamps: list[float] | None = Field(None, max_length=MAX_LIST, description=TIMESTAMPS_DESCRIPTION)
 
     @model_validator(mode="after")
     def _one_source(self) -> ShadowItem:
         if (self.user_id is None) == (self.items is None):
             raise ValueError("give exactly one of 'user_id' or 'items'")
+        _check_timestamps(self.items, self.timestamps)
         return self
 
 

@@ -13,8 +13,9 @@ from service.registry import ModelRegistry
 from service.schemas import ShadowRequest
 from steadyrec.core.canary import CanaryPolicy, canary_verdict, compare, summarise
 from steadyrec.core.canary import policy_from as canary_policy
+from steadyrec.core.history import History
 from steadyrec.core.manifest import ArtifactError
-from steadyrec.core.onnx_model import LoadedModel, load_version
+from steadyrec.core.onnx_model import LoadedModel, TimestampsMissing, load_version
 
 __all__ = ["policy_from", "run_canary", "shadow_compare"]
 
@@ -30,7 +31,7 @@ def policy_from(values: dict[str, Any]) -> CanaryPolicy:
         raise InvalidRequest(str(err)) from None
 
 
-async def _histories(body: ShadowRequest, events: EventStore) -> list[list[str]]:
+async def _histories(body: ShadowRequest, events: EventStore) -> list[History]:
     if body.requests is None:
         return [history for _, history in await events.recent(body.replay or DEFAULT_REPLAY)]
     out = []
@@ -41,7 +42,7 @@ async def _histories(body: ShadowRequest, events: EventStore) -> list[list[str]]
                 raise NotFound(f"requests[{i}]: unknown user {item.user_id[:80]!r}")
             out.append(history)
         else:
-            out.append(list(item.items or []))
+            out.append(History(list(item.items or []), item.timestamps))
     return out
 
 
@@ -64,7 +65,10 @@ async def shadow_compare(body: ShadowRequest, registry: ModelRegistry, events: E
     live = registry.live()
     candidate = _candidate(registry, None)
     histories = await _histories(body, events)
-    result = await asyncio.to_thread(compare, live, candidate, histories, body.k, body.p)
+    try:
+        result = await asyncio.to_thread(compare, live, candidate, histories, body.k, body.p)
+    except TimestampsMissing as err:
+        raise InvalidRequest(f"{err}: send 'timestamps' with each request's 'items'") from None
     return {
         "live": live.version,
         "candidate": candidate.version,
@@ -90,7 +94,10 @@ async def run_canary(
     floor_model = None
     if policy.noise_floor_version is not None:
         floor_model = await asyncio.to_thread(_candidate, registry, policy.noise_floor_version)
-    verdict = await asyncio.to_thread(canary_verdict, live, candidate, replay, policy, floor_model)
+    try:
+        verdict = await asyncio.to_thread(canary_verdict, live, candidate, replay, policy, floor_model)
+    except TimestampsMissing as err:
+        raise Conflict(f"{err}: the replayed users' stored histories have no times (a seed log without them)") from None
     if not policy.dry_run:
         await asyncio.to_thread(registry.store.write_verdict, candidate.version, verdict)
     log.info("canary %s vs live %s: %s", candidate.version, live.version, "pass" if verdict["passed"] else "fail")

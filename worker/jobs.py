@@ -28,6 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from steadyrec.core.canary import CanaryPolicy, canary_verdict
 from steadyrec.core.event_log import open_event_log
+from steadyrec.core.history import History
 from steadyrec.core.interactions import RawInteraction
 from steadyrec.core.job_spec import ShadowGate
 from steadyrec.core.jobs import FINAL_STATES, JobRecord, JobStore
@@ -262,7 +263,7 @@ def _mirrored(
     registry: RegistryStore,
     version: str,
     live_version: str,
-) -> tuple[list[list[str]], dict[str, Any]]:
+) -> tuple[list[History], dict[str, Any]]:
     """The histories of live requests the service mirrored to ``version`` while ``live_version`` served
     them: waits until ``shadow.requests`` were mirrored or ``shadow.max_minutes`` passed (or live changed),
     reporting the count as the job's progress."""
@@ -286,7 +287,7 @@ def _mirrored(
             changed = f"live changed from {live_version!r} to {current!r} during the shadow gate"
             break
         time.sleep(min(SHADOW_POLL_S, max(deadline - now, 0.0)))
-    histories = [list(p["history"]) for p in found[: gate.requests]]
+    histories = [History(list(p["history"]), p.get("times")) for p in found[: gate.requests]]
     source: dict[str, Any] = {
         "kind": "shadow",
         "mirrored": len(histories),

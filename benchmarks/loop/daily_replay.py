@@ -38,6 +38,7 @@ from benchmarks.common.results_io import results_dir, write_results
 from steadyrec.core.canary import canary_verdict, compare, policy_from, top_lists
 from steadyrec.core.event_log import Event, open_event_log
 from steadyrec.core.formats import read_interactions
+from steadyrec.core.history import History
 from steadyrec.core.interactions import RawInteraction
 from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS, FinetuneJobRequest, JobData
 from steadyrec.core.jobs import SQLiteJobStore
@@ -95,10 +96,10 @@ def _train(rows: Sequence[RawInteraction], out: Path, args: argparse.Namespace, 
     run_training(request, out)
 
 
-def _evaluate(model: LoadedModel, histories: dict[str, list[str]], chunk: Sequence[RawInteraction], exclude: bool):
+def _evaluate(model: LoadedModel, histories: dict[str, History], chunk: Sequence[RawInteraction], exclude: bool):
     """Rank each event's item from its user's history up to it; returns (ndcg@10, hit@10) per event (N,)."""
     pairs = []
-    running = {u: list(h) for u, h in histories.items()}
+    running = {u: list(h.items) for u, h in histories.items()}
     for user, item, _ in chunk:
         history = running.setdefault(user, [])
         pairs.append((list(history), item))
@@ -167,7 +168,7 @@ def _update(policy: Policy, day: int, seen: Sequence[RawInteraction], args: argp
     return promoted, len(canary["failures"]), time.perf_counter() - started
 
 
-def _panel_metrics(old: LoadedModel, new: LoadedModel, frozen: list[list[str]], current: list[list[str]]):
+def _panel_metrics(old: LoadedModel, new: LoadedModel, frozen: list[History], current: list[History]):
     churn, now = compare(old, new, frozen, 10, 0.9), compare(old, new, current, 10, 0.9)
     return {
         "rbo": float(churn.rbo.mean()),
@@ -196,7 +197,7 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> list[dict[st
     rng = np.random.default_rng(0)
     base_histories = histories_by_recency(base)
     panel_users = sorted(rng.choice(sorted(base_histories), min(args.panel, len(base_histories)), replace=False))
-    frozen_panel = [list(base_histories[u]) for u in panel_users]
+    frozen_panel = [base_histories[u] for u in panel_users]
     policies = []
     for policy_name in args.policies:
         root = work / policy_name
@@ -220,7 +221,7 @@ def run_dataset(name: str, args: argparse.Namespace, work: Path) -> list[dict[st
             first_seen.setdefault(item, day)
         seen.extend(today)
         current = histories_by_recency(seen)
-        current_panel = [list(current[u]) for u in panel_users]
+        current_panel = [current[u] for u in panel_users]
         new_items = {i for i, d in first_seen.items() if day - NEW_WINDOW < d <= day}
         for policy in policies:
             open_event_log(policy.settings).append([Event(u, i, float(t or 0.0)) for u, i, t in today])

@@ -30,7 +30,7 @@ async def serve_recommend(body: RecommendRequest, state: AppState) -> bytes:
     if response.fallback:
         state.metrics.fallbacks.inc()
     elif body.exclude_seen and body.candidates is None and body.exclude is None and state.mirror.wants_sample():
-        state.mirror.offer(list(history), [r.item for r in response.items], model.version, body.k)
+        state.mirror.offer(history, [r.item for r in response.items], model.version, body.k)
     # Serialised once by pydantic's own encoder (the model is already validated): no generic response
     # validation or jsonable_encoder on the hot path.
     return response.model_dump_json().encode()

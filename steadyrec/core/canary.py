@@ -20,12 +20,14 @@ Jaccard@10 >= 0.60, p10 RBO >= 0.50.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from steadyrec.core.history import History, as_history
 from steadyrec.core.manifest import utc_now
 from steadyrec.core.onnx_model import LoadedModel, top_k
 from steadyrec.core.similarity import jaccard, rbo_ext
@@ -33,6 +35,7 @@ from steadyrec.core.similarity import jaccard, rbo_ext
 __all__ = [
     "CanaryPolicy",
     "Comparison",
+    "Histories",
     "canary_verdict",
     "compare",
     "evaluate_gate",
@@ -80,17 +83,22 @@ class Comparison:
     history_lengths: np.ndarray  # (N,)
 
 
-def top_lists(model: LoadedModel, histories: list[list[str]], k: int, exclude_seen: bool) -> list[list[str]]:
-    """Top-k dataset ids of each history under ``model`` (blocking; batched ONNX Runtime calls)."""
+Histories = Sequence[History | Sequence[str]]  # a plain list of item ids is a history without times
+
+
+def top_lists(model: LoadedModel, histories: Histories, k: int, exclude_seen: bool) -> list[list[str]]:
+    """Top-k dataset ids of each history under ``model`` (blocking; batched ONNX Runtime calls). A
+    time-aware model needs each history's times (:class:`TimestampsMissing` otherwise)."""
     out: list[list[str]] = []
     batch = 256
     for start in range(0, len(histories), batch):
-        known = [model.internal_ids(h)[0] for h in histories[start : start + batch]]
-        scores = model.score(model.left_padded(known))  # (B, N)
-        for r, ids in enumerate(known):
+        inputs = [model.model_input(as_history(h)) for h in histories[start : start + batch]]
+        times = np.stack([i.times for i in inputs]) if model.uses_time else None  # type: ignore[misc]
+        scores = model.score(np.stack([i.ids for i in inputs]), times)  # (B, N)
+        for r, one in enumerate(inputs):
             row = scores[r].copy()
-            if exclude_seen and ids:
-                row[np.asarray(ids) - 1] = -np.inf
+            if exclude_seen and len(one.known):
+                row[one.known - 1] = -np.inf
             out.append([model.item_ids[j] for j in top_k(row, k)])
     return out
 
@@ -104,7 +112,7 @@ def _as_matrix(lists: list[list[str]], index: dict[str, int], k: int) -> np.ndar
     return out
 
 
-def compare(live: LoadedModel, candidate: LoadedModel, histories: list[list[str]], k: int, p: float) -> Comparison:
+def compare(live: LoadedModel, candidate: LoadedModel, histories: Histories, k: int, p: float) -> Comparison:
     """Per-request RBO_ext and Jaccard@k of the two models' top-k lists (blocking)."""
     a, b = top_lists(live, histories, k, True), top_lists(candidate, histories, k, True)
     index: dict[str, int] = {}
@@ -141,13 +149,13 @@ def summarise(comparison: Comparison, long_history: int) -> dict[str, Any]:
     }
 
 
-def heldout_ndcg(model: LoadedModel, histories: list[list[str]], exclude_history: bool = True) -> np.ndarray:
+def heldout_ndcg(model: LoadedModel, histories: Histories, exclude_history: bool = True) -> np.ndarray:
     """NDCG@10 of each history's newest item ranked from the items before it (full ranking; the earlier
     items excluded from the ranking or not)."""
-    ranked = top_lists(model, [h[:-1] for h in histories], 10, exclude_history)
-    return np.array(
-        [1.0 / math.log2(r.index(h[-1]) + 2) if h[-1] in r else 0.0 for r, h in zip(ranked, histories, strict=True)]
-    )
+    full = [as_history(h) for h in histories]
+    ranked = top_lists(model, [h.head(-1) for h in full], 10, exclude_history)
+    newest = [h.items[-1] for h in full]
+    return np.array([1.0 / math.log2(r.index(n) + 2) if n in r else 0.0 for r, n in zip(ranked, newest, strict=True)])
 
 
 def _bootstrap_ci(diff: np.ndarray, resamples: int, seed: int = 0) -> tuple[float, float] | None:
@@ -214,7 +222,7 @@ def evaluate_gate(
 def gate(
     live: LoadedModel,
     candidate: LoadedModel,
-    replay: list[list[str]],
+    replay: Histories,
     policy: CanaryPolicy,
     floor_model: LoadedModel | None = None,
 ) -> dict[str, Any]:
@@ -250,7 +258,7 @@ def heldout_excludes_history(policy: CanaryPolicy, live: LoadedModel) -> bool:
 def canary_verdict(
     live: LoadedModel,
     candidate: LoadedModel,
-    replay: list[list[str]],
+    replay: Histories,
     policy: CanaryPolicy,
     floor_model: LoadedModel | None = None,
     *,

@@ -14,11 +14,26 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from steadyrec.core.history import History
 from steadyrec.core.manifest import ArtifactError, Manifest, read_items, verify_artifact
 
-__all__ = ["LoadedModel", "SessionConfig", "Spinning", "load_version", "top_k"]
+__all__ = ["LoadedModel", "ModelInput", "SessionConfig", "Spinning", "TimestampsMissing", "load_version", "top_k"]
 
 log = logging.getLogger(__name__)
+
+
+class TimestampsMissing(ValueError):
+    """A time-aware model was asked to score a history without the time of every item."""
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One history as the graph reads it."""
+
+    ids: np.ndarray  # (max_len,) int64 internal ids, left-padded with 0
+    times: np.ndarray | None  # (max_len,) int64 whole seconds, 0 at padding; a time-aware model's only
+    known: np.ndarray  # (n,) internal ids of every known history item, oldest first (not only the last max_len)
+    unknown: list[str]  # dataset ids the model does not know (left out of ids and times)
 
 
 def _providers() -> list[str]:
@@ -43,6 +58,29 @@ class LoadedModel:
     def max_len(self) -> int:
         return self.manifest.max_len
 
+    @property
+    def uses_time(self) -> bool:
+        """Whether the graph reads the history's timestamps (a second input) as well as its items."""
+        return "times" in self.manifest.onnx_io
+
+    def model_input(self, history: History) -> ModelInput:
+        """A history (dataset ids, oldest first, with times) as this model's input; unknown items are left
+        out with their times. Raises :class:`TimestampsMissing` for a time-aware model without times."""
+        known, unknown = self.internal_ids(history.items)
+        ids = np.asarray(known, dtype=np.int64)
+        times = None
+        if self.uses_time:
+            if history.times is None:
+                raise TimestampsMissing(
+                    f"model {self.version} ({self.manifest.model_kind}) reads the time of every history item; "
+                    "this history has no timestamps"
+                )
+            stamps = np.floor(np.asarray(history.times, dtype=np.float64)).astype(np.int64)
+            if unknown:
+                stamps = stamps[np.fromiter((i in self.item_index for i in history.items), bool, len(history))]
+            times = self.left_padded_one(stamps)
+        return ModelInput(self.left_padded_one(ids), times, ids, unknown)
+
     def internal_ids(self, items: list[str]) -> tuple[list[int], list[str]]:
         """Dataset ids -> (internal ids of the known items, the unknown dataset ids), order kept."""
         get = self.item_index.get
@@ -62,11 +100,19 @@ class LoadedModel:
         out[self.max_len - len(tail) :] = tail
         return out
 
-    def score(self, histories: np.ndarray) -> np.ndarray:
-        """(B, max_len) int64 left-padded histories -> (B, n_items) float32 scores (blocking)."""
+    def score(self, histories: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+        """(B, max_len) int64 left-padded histories (and, for a time-aware model, their (B, max_len) int64
+        timestamps) -> (B, n_items) float32 scores (blocking)."""
+        return self.session.run([self.manifest.onnx_io.get("output", "scores")], self._feed(histories, times))[0]
+
+    def _feed(self, histories: np.ndarray, times: np.ndarray | None) -> dict[str, np.ndarray]:
         io = self.manifest.onnx_io
-        (scores,) = self.session.run([io.get("output", "scores")], {io.get("input", "history"): histories})
-        return scores
+        feed = {io.get("input", "history"): histories}
+        if self.uses_time:
+            if times is None:
+                raise TimestampsMissing(f"model {self.version} reads the time of every history item")
+            feed[io["times"]] = times
+        return feed
 
 
 Spinning = Literal["off", "during-call", "always"]
@@ -101,14 +147,13 @@ def load_version(version: str, directory: Path, session: SessionConfig | None = 
         len(items),
         ort_session.get_providers(),
     )
-    io = manifest.onnx_io  # warm-up: the first call is the slow one, and a graph that cannot score is refused
+    loaded = LoadedModel(version, manifest, ort_session, items, index, popular)
+    empty = np.zeros((1, manifest.max_len), np.int64)  # warm-up: the first call is the slow one
     try:
-        ort_session.run(
-            [io.get("output", "scores")], {io.get("input", "history"): np.zeros((1, manifest.max_len), np.int64)}
-        )
-    except Exception as err:  # ONNX Runtime raises its own types
+        ort_session.run(None, loaded._feed(empty, empty if loaded.uses_time else None))
+    except Exception as err:  # ONNX Runtime raises its own types; a graph that cannot score is refused
         raise ArtifactError(f"{directory}: model.onnx does not score a history: {err}") from err
-    return LoadedModel(version, manifest, ort_session, items, index, popular)
+    return loaded
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

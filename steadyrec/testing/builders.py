@@ -13,11 +13,18 @@ from training.trainer import TrainConfig, seed_everything, train
 
 
 def tiny_artifact(
-    target: Path, log: InteractionLog, *, seed: int = 0, epochs: int = 0, config: dict[str, Any] | None = None
+    target: Path,
+    log: InteractionLog,
+    *,
+    seed: int = 0,
+    epochs: int = 0,
+    config: dict[str, Any] | None = None,
+    kind: str = "sasrec",
 ) -> None:
-    """A SASRec on ``log`` (untrained when ``epochs`` is 0), exported with ONNX to ``target``."""
+    """A small ``kind`` model (SASRec by default) on ``log`` (untrained when ``epochs`` is 0), exported with
+    ONNX to ``target``."""
     seed_everything(seed)
-    model = build_model("sasrec", log.n_items, config or {"hidden": 16, "blocks": 1, "max_len": 12})
+    model = build_model(kind, log.n_items, config or {"hidden": 16, "blocks": 1, "max_len": 12})
     if epochs:
         train(model, log, TrainConfig(epochs=epochs, batch_size=64, seed=seed))
     write_artifact(

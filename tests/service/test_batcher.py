@@ -19,6 +19,7 @@ class GatedModel:
     """Scores each history as [sum, first id]; the first call waits until the test opens the gate."""
 
     version = "gated"
+    uses_time = False
 
     def __init__(self, fail: bool = False) -> None:
         self.gate = threading.Event()
@@ -26,7 +27,7 @@ class GatedModel:
         self.batches: list[int] = []
         self.fail = fail
 
-    def score(self, histories: np.ndarray) -> np.ndarray:  # (B, L) -> (B, 2)
+    def score(self, histories: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:  # (B, L) -> (B, 2)
         self.started.set()
         self.gate.wait(5)
         self.batches.append(len(histories))
@@ -118,7 +119,7 @@ async def test_a_batch_that_cannot_even_be_built_fails_its_requests_and_the_thre
 
 async def test_a_model_answering_the_wrong_number_of_rows_fails_its_requests_instead_of_hanging() -> None:
     class OneRow(GatedModel):
-        def score(self, histories: np.ndarray) -> np.ndarray:
+        def score(self, histories: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
             return super().score(histories)[:1]
 
     model = OneRow()

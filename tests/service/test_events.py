@@ -10,6 +10,7 @@ import pytest
 from service.event_store import MemoryEventStore
 from service.main import create_app
 from steadyrec.core.event_log import open_event_log
+from steadyrec.core.history import History
 from steadyrec.core.settings import SharedSettings
 from tests.service.conftest import auth
 
@@ -61,7 +62,7 @@ async def test_an_earlier_versions_json_lines_log_is_imported_and_served(setting
     settings.events_path.write_text('{"user": "a", "item": "i1", "timestamp": 1.0}\n{"user": "b", "ite')  # torn
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        assert await app.state.steadyrec.events.history("a") == ["i1"]
+        assert await app.state.steadyrec.events.history("a") == History(["i1"], [1.0])
         assert await app.state.steadyrec.events.history("b") is None
     assert settings.events_path.with_name("events.jsonl.imported").exists()
 
@@ -98,5 +99,9 @@ async def test_the_event_store_replays_what_the_builder_replays(tmp_path) -> Non
     store = MemoryEventStore(cap=100)
     events = open_event_log(SharedSettings(events_path=tmp_path / "events.jsonl", state_dir=tmp_path / "state"))
     await store.load(log, "tsv", events)
-    assert await store.recent(3) == [("u2", ["i2", "i5"]), ("u1", ["i3", "i1"]), ("u3", ["i4"])]
+    assert await store.recent(3) == [
+        ("u2", History(["i2", "i5"], [10.0, 40.0])),
+        ("u1", History(["i3", "i1"], [5.0, 30.0])),
+        ("u3", History(["i4"], [20.0])),
+    ]
     events.close()

@@ -12,6 +12,7 @@ import redis
 from service.event_store import EventStore, MemoryEventStore
 from service.redis_histories import SEEDED, RedisEventStore
 from steadyrec.core.event_log import Event, EventLog, open_event_log
+from steadyrec.core.history import History
 from steadyrec.core.settings import SharedSettings
 
 pytestmark = pytest.mark.anyio
@@ -34,9 +35,10 @@ async def store(request: pytest.FixtureRequest):
 async def test_histories_keep_the_newest_items_in_order_and_rank_users_by_recency(store) -> None:
     await store.add(numbered((1, "u", "a"), (2, "v", "x"), (3, "u", "b")))
     await store.add(numbered((4, "u", "c"), (5, "u", "d")))
-    assert await store.history("u") == ["b", "c", "d"]  # capped at 3
-    assert await store.history("v") == ["x"] and await store.history("w") is None
-    assert await store.recent(5) == [("u", ["b", "c", "d"]), ("v", ["x"])]
+    u = History(["b", "c", "d"], [3.0, 4.0, 5.0])  # capped at 3, each item with its event's time
+    assert await store.history("u") == u
+    assert await store.history("v") == History(["x"], [2.0]) and await store.history("w") is None
+    assert await store.recent(5) == [("u", u), ("v", History(["x"], [2.0]))]
     await store.add(numbered((6, "v", "y")))
     assert [user for user, _ in await store.recent(1)] == ["v"]
 
@@ -46,7 +48,7 @@ async def test_the_redis_store_places_events_by_id_and_skips_repeats(empty_redis
     await store.add(numbered((5, "u", "a"), (3, "u", "b")))
     await store.add(numbered((4, "u", "c"), (3, "u", "b"), (6, "u", "d")))  # a late batch, a repeat
     await asyncio.gather(store.add(numbered((8, "u", "f"))), store.add(numbered((7, "u", "e"))))
-    assert await store.history("u") == ["b", "c", "a", "d", "e", "f"]
+    assert await store.history("u") == History(["b", "c", "a", "d", "e", "f"], [3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
     await store.close()
 
 
@@ -67,7 +69,11 @@ async def test_the_first_replica_fills_redis_once_with_what_memory_would_hold(tm
     memory, first, second = MemoryEventStore(100), RedisEventStore(empty_redis, 100), RedisEventStore(empty_redis, 100)
     await memory.load(_seed(tmp_path), None, event_log)
     await first.load(_seed(tmp_path), None, event_log)
-    expected = [("n", ["i5"]), ("s2", ["i2", "i4"]), ("s1", ["i1", "i3"])]
+    expected = [
+        ("n", History(["i5"], [11.0])),
+        ("s2", History(["i2", "i4"], [2.0, 10.0])),
+        ("s1", History(["i1", "i3"], [1.0, 3.0])),
+    ]
     assert await memory.recent(10) == expected and await first.recent(10) == expected
     marker_before = redis.Redis.from_url(empty_redis).get(SEEDED)
     await second.load(_seed(tmp_path), None, event_log)  # a second replica starting: filled already
@@ -89,4 +95,17 @@ async def test_histories_redis_lost_are_rebuilt_identical(tmp_path, empty_redis)
     await store._filling
     assert await store.recent(100) == before
     await store.close()
+    event_log.close()
+
+
+async def test_a_user_seeded_without_times_has_none_and_item_ids_may_hold_colons(tmp_path, empty_redis) -> None:
+    seed = tmp_path / "seed.txt"
+    seed.write_text("s1 i1 i2\n")  # a sequence file: no timestamps
+    event_log = _event_log(tmp_path, [Event("s1", "a:b", 5.0), Event("n", "c:d:e", 6.0)])
+    memory, shared = MemoryEventStore(100), RedisEventStore(empty_redis, 100)
+    for store in (memory, shared):
+        await store.load(seed, "sequences", event_log)
+        assert await store.history("s1") == History(["i1", "i2", "a:b"])  # older items have no time: none
+        assert await store.history("n") == History(["c:d:e"], [6.0])
+    await shared.close()
     event_log.close()

@@ -29,10 +29,10 @@ async def test_an_automatically_promoted_model_that_serves_worse_is_rolled_back(
     store = RegistryStore(settings.models_dir)
     real_score = LoadedModel.score
 
-    def faulty(self, histories):
+    def faulty(self, histories, times=None):
         if self.version == "v2" and fault == "errors":
             raise RuntimeError("injected fault")
-        return real_score(self, histories)
+        return real_score(self, histories, times)
 
     monkeypatch.setattr(LoadedModel, "score", faulty)
     async with serving(settings) as client:
