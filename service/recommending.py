@@ -22,8 +22,8 @@ __all__ = ["recommend", "request_history"]
 
 
 def _disallow(scores: np.ndarray, model: LoadedModel, request: RecommendRequest, history: np.ndarray) -> None:
-    # history: (n,) internal ids of the known history items
-    """Set the scores of the items that may not be returned to -inf, in place: (n_items,)."""
+    """Set the scores of the items that may not be returned to -inf, in place: (n_items,); ``history`` (n,)
+    the internal ids of the known history items."""
     if request.candidates is not None:
         allowed = np.zeros(model.n_items, dtype=bool)
         allowed[np.asarray(model.internal_ids(request.candidates)[0], dtype=np.int64) - 1] = True

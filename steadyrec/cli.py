@@ -156,7 +156,9 @@ def export(
 def finetune(
     base: Annotated[Path, typer.Argument(help="artifact to fine-tune")],
     out: Annotated[Path, typer.Option(help="artifact directory to write (must not exist)")],
-    method: Annotated[str, typer.Option(help="finest | random-ft | continue | cascade | sao | rlarm")] = "finest",
+    method: Annotated[
+        str, typer.Option(help="finest | random-ft | continue | cascade | sao | rlarm | apt | acae")
+    ] = "finest",
     data: Annotated[str | None, typer.Option(help="dataset (default: the base model's training data)")] = None,
     fmt: Format = None,
     reference: Annotated[Path | None, typer.Option(help="reference model for FINEST (default: base)")] = None,

@@ -20,7 +20,15 @@ import numpy as np
 from steadyrec.core.interactions import InteractionLog, RawInteraction
 from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS
 from steadyrec.core.manifest import Manifest
-from steadyrec.core.methods import METHODS, CascadeConfig, RlarmConfig, SaoConfig, make_method_config
+from steadyrec.core.methods import (
+    METHODS,
+    AcaeConfig,
+    AptConfig,
+    CascadeConfig,
+    RlarmConfig,
+    SaoConfig,
+    make_method_config,
+)
 from training.artifact import data_info, load_model, popular_items, write_artifact
 from training.data.splits import Split
 from training.datasets import load_data, make_split
@@ -33,7 +41,9 @@ from training.growth import (
     grow_model,
     warm_up_new_items,
 )
+from training.methods.acae import acae_finetune
 from training.methods.adversarial import AdversarialEpoch
+from training.methods.apt import apt_finetune
 from training.methods.cascade_at import cascade_finetune
 from training.methods.finest import FinestEpoch, finest_finetune
 from training.methods.rlarm import rlarm_finetune
@@ -128,10 +138,10 @@ def _grown(model: SequentialModel, growth: CatalogGrowth, train: InteractionLog)
 def _adversarial(
     model: SequentialModel,
     split: Split,
-    config: CascadeConfig | SaoConfig,
+    config: CascadeConfig | SaoConfig | AcaeConfig,
     on_epoch: Callable[[FinestEpoch], None] | None,
 ) -> dict[str, Any]:
-    """Cascade-guided AT or SAO on the training split; epochs reported in the FINEST shape (clean loss as
+    """Cascade-guided AT, SAO or ACAE on the training split; epochs reported in the FINEST shape (clean loss as
     ``next_item_loss``, the weighted adversarial terms as ``regulariser``) so progress reads the same."""
 
     def report(epoch: AdversarialEpoch) -> None:
@@ -141,8 +151,10 @@ def _adversarial(
 
     if isinstance(config, CascadeConfig):
         result, epochs = cascade_finetune(model, split.train, config, on_epoch=report)
-    else:
+    elif isinstance(config, SaoConfig):
         result, epochs = sao_finetune(model, split.train, config, on_epoch=report)
+    else:
+        result, epochs = acae_finetune(model, split.train, config, on_epoch=report)
     return {
         "epochs_run": len(epochs),
         "wall_s": round(result.wall_s, 2),
@@ -160,7 +172,7 @@ def run_finetune(
     model, manifest, items = load_model(request.base)
     if manifest.model_kind == EASE.kind:
         raise ValueError("an EASE model is fitted in closed form (steadyrec train --model ease), not fine-tuned")
-    if isinstance(config, CascadeConfig | SaoConfig):
+    if isinstance(config, CascadeConfig | SaoConfig | AcaeConfig):
         growth, split, source = _fine_tuning_data(request, manifest, items)
         model = _grown(model, growth, split.train)
         stages = {"load": time.perf_counter() - t0}
@@ -175,6 +187,8 @@ def run_finetune(
         stages = {"load": time.perf_counter() - t0}
         if isinstance(config, RlarmConfig):
             result = rlarm_finetune(model, split.train, reference, config, on_epoch=on_epoch)[0]
+        elif isinstance(config, AptConfig):
+            result = apt_finetune(model, split.train, config, on_epoch=on_epoch)
         else:
             result = finest_finetune(model, split.train, reference, config, on_epoch=on_epoch)
         stages["reference_lists"] = result.reference_s

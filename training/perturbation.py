@@ -137,39 +137,41 @@ def apply_operation(log: InteractionLog, chosen: list[tuple[int, int]], operatio
 
 
 def apply_operations(
-    log: InteractionLog, chosen: list[tuple[int, int]], operations: list[Operation]
+    log: InteractionLog, chosen: list[tuple[int, int]], operations: list[Operation], items: list[int] | None = None
 ) -> PerturbationResult:
     """Apply one operation per chosen (user, position); ``origins`` maps each resulting item back to
-    its position in the original sequence (-1 for inserted and replaced items)."""
+    its position in the original sequence (-1 for inserted and replaced items). Insertions and replacements
+    write ``items`` (one per chosen position), by default the least popular item (the ``filler``)."""
     counts = log.item_counts()[1:]
     filler = int(np.argmin(counts)) + 1  # least popular item (lowest id on ties)
-    by_user: dict[int, dict[int, Operation]] = {}
-    for (u, t), operation in zip(chosen, operations, strict=True):
-        by_user.setdefault(u, {})[t] = operation
+    written = items if items is not None else [filler] * len(chosen)
+    by_user: dict[int, dict[int, tuple[Operation, int]]] = {}
+    for (u, t), operation, new in zip(chosen, operations, written, strict=True):
+        by_user.setdefault(u, {})[t] = (operation, new)
     sequences = list(log.sequences)
     stamps = None if log.timestamps is None else list(log.timestamps)
     origins = [np.arange(len(seq)) for seq in log.sequences]
     for u, marked in by_user.items():
-        items: list[int] = []
+        result: list[int] = []
         where: list[int] = []
         when: list[
             int
         ] = []  # the original position whose timestamp each item takes (an inserted item: its successor's)
         for t, item in enumerate(log.sequences[u].tolist()):
-            op = marked.get(t)
+            op, new = marked.get(t, (None, 0))
             if op is None:
-                items += [item]
+                result += [item]
                 where += [t]
                 when += [t]
             elif op == "insertion":
-                items += [filler, item]
+                result += [new, item]
                 where += [-1, t]
                 when += [t, t]
             elif op == "replacement":
-                items += [filler]
+                result += [new]
                 where += [-1]
                 when += [t]
-        sequences[u] = np.asarray(items, dtype=np.int64)
+        sequences[u] = np.asarray(result, dtype=np.int64)
         origins[u] = np.asarray(where, dtype=np.int64)
         if stamps is not None:
             stamps[u] = stamps[u][np.asarray(when, dtype=np.int64)]

@@ -4,10 +4,12 @@
 row compares a model's full rank lists with Θ's. Rows ("methods"):
 
 - ``original``: Θ' trained from Θ's initial weights on the perturbed data (the paper's Original rows);
-- ``random-ft`` (FINEST's perturbation simulation without the regulariser), ``finest`` and the FINEST
-  ablations: a copy of Θ fine-tuned on the perturbed data, FINEST with Θ's own reference lists. This is
-  the official code's protocol (its main script fine-tunes the model it trained on the original data,
-  with that model's reference lists, on the perturbed data, and compares it with that model) and the
+- ``random-ft`` (FINEST's perturbation simulation without the regulariser), ``finest``, the FINEST
+  ablations, and FINEST's two baselines ``apt`` and ``acae`` (Sec. 6.1, ``training/methods/apt.py`` and
+  ``acae.py``, at the FINEST schedule): a copy of Θ fine-tuned on the perturbed data, FINEST with Θ's
+  own reference lists. This is the official code's protocol (its main script fine-tunes the model it
+  trained on the original data, with that model's reference lists, on the perturbed data, and compares
+  it with that model) and the
   production one (the live model, fine-tuned on fresh logs against its own lists, is the candidate):
   one call, ``finest_finetune(copy_of_reference, new_data, reference)``, serves both.
 
@@ -40,9 +42,11 @@ from typing import Any, Literal
 import torch
 
 from steadyrec.core.interactions import InteractionLog
-from steadyrec.core.methods import PAPER_EPOCHS
+from steadyrec.core.methods import PAPER_EPOCHS, AcaeConfig, AptConfig
 from training.data.splits import Split
 from training.evaluation.stability import StabilityResult, compare_models
+from training.methods.acae import acae_finetune
+from training.methods.apt import apt_finetune
 from training.methods.finest import FinestConfig, finest_finetune
 from training.models import SequentialModel, build_model
 from training.perturbation import PerturbationConfig, perturb
@@ -62,8 +66,11 @@ log = logging.getLogger(__name__)
 
 Regime = Literal["independent-stream", "shared-stream", "different-seed"]
 
-# method name -> overrides of the FINEST config (None: no fine-tuning)
+# method name -> overrides of the FINEST config (None: no fine-tuning; "apt" / "acae": FINEST's baselines,
+# their own fine-tuning at the FINEST config's schedule)
 METHOD_CONFIGS: dict[str, dict[str, Any] | None] = {
+    "apt": {},
+    "acae": {},
     "original": None,
     "random-ft": {"regularize": False},
     "finest": {},
@@ -137,6 +144,11 @@ def train_theta_prime(split: Split, cfg: RLSConfig) -> SequentialModel:
     return _trained(cfg, theta_prime_data(split, cfg), seed, seed, split.train.n_items, cfg.init_jitter)
 
 
+def _schedule_of(config: FinestConfig) -> dict[str, Any]:
+    """The FINEST config's schedule, which the baselines run at (FINEST Sec. 6.1: one setting for all)."""
+    return {k: getattr(config, k) for k in ("epochs", "lr", "batch_size", "seed", "device")}
+
+
 def run_rls(
     split: Split,
     cfg: RLSConfig,
@@ -179,7 +191,13 @@ def run_rls(
         else:
             step(f"fine-tune a copy of Θ on the perturbed data with {method}")
             model = copy.deepcopy(theta)
-            finest_finetune(model, data, theta, replace(cfg.finest, seed=cfg.train.seed, **overrides))
+            schedule = replace(cfg.finest, seed=cfg.train.seed, **overrides)
+            if method == "apt":
+                apt_finetune(model, data, AptConfig(**_schedule_of(schedule), sample_ratio=schedule.sample_ratio))
+            elif method == "acae":
+                acae_finetune(model, data, AcaeConfig(**_schedule_of(schedule)))
+            else:
+                finest_finetune(model, data, theta, schedule)
         tune_s = time.perf_counter() - t1
         t2 = time.perf_counter()
         result = compare_models(theta, model, split.test, p=cfg.p)

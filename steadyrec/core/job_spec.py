@@ -96,7 +96,7 @@ class FinetuneJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
-        description="finest | random-ft | continue | cascade | sao | rlarm"
+        description="finest | random-ft | continue | cascade | sao | rlarm | apt | acae"
     )
     base: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         "live", description="a model version, or 'live' / 'candidate' (resolved when the job is submitted)"

@@ -11,6 +11,8 @@ reaches the worker.
 | `cascade`   | cascade-guided adversarial training (Tan et al., Eq. 6-12) and its baselines |
 | `sao`       | sequential adversarial optimisation of SASRec (Manotumruksa and Yilmaz)      |
 | `rlarm`     | R-LARM adversarial user reweighting (rank-loss adversary); `finest` adds FINEST |
+| `apt`       | FINEST's APT baseline: fine-tuning on data perturbed along model-made fake users |
+| `acae`      | FINEST's ACAE baseline: fast-gradient noise on the input sequence embeddings   |
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ __all__ = [
     "CONFIGS",
     "METHODS",
     "PAPER_EPOCHS",
+    "AcaeConfig",
+    "AptConfig",
     "CascadeConfig",
     "FinestConfig",
     "MethodConfig",
@@ -210,17 +214,80 @@ class RlarmConfig:
         )
 
 
-MethodConfig = FinestConfig | CascadeConfig | SaoConfig | RlarmConfig
+@dataclass(frozen=True)
+class AcaeConfig:
+    """ACAE as FINEST adapts it (Sec. 6.1): fine-tuning on L(S) + λ L(S + Δ), Δ the fast gradient method's
+    noise on the input sequence embeddings (Yuan et al. add it to the parameters)."""
+
+    eps: Epsilon = 0.1  # ε of Δ = ε g / ||g|| per history item; SAO's measured best on the same input hook
+    lam: Weight = 1.0  # λ, the adversarial term's weight (ACAE's λ)
+    epochs: Epochs = 2  # as FINEST's default: a daily update (the RLS harness runs the paper's 50)
+    lr: LearningRate = 1e-3  # FINEST Sec. 6.1, every fine-tuning method
+    batch_size: BatchSize = 128  # the base's batches
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # none, as the other fine-tunings
+    max_seconds: Seconds | None = None  # wall-time budget (stops after the epoch that crosses it); None: all epochs
+    seed: Seed = 0  # data order and negatives
+    device: Device = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs >= 1, batch_size >= 1 and lr > 0 are required")
+        if self.eps < 0 or self.lam < 0 or self.weight_decay < 0:
+            raise ValueError("eps, lam and weight_decay must be >= 0")
+
+
+@dataclass(frozen=True)
+class AptConfig:
+    """APT as FINEST adapts it (Sec. 6.1): fake user profiles made from the model itself (data-free
+    extraction: each next item drawn from the model's own top items), the real users most like them
+    perturbed with their items (insertion, replacement) or deletions, and the model fine-tuned on the
+    perturbed data (no regulariser)."""
+
+    sample_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01  # interactions perturbed per epoch: FINEST's R
+    edits: Annotated[int, Field(ge=1, le=100)] = 5  # interactions each fake profile changes in its nearest user
+    profile_length: Annotated[int, Field(ge=2, le=200)] = 20  # items of one fake profile
+    top_k: Annotated[int, Field(ge=1, le=1000)] = 10  # each profile item is drawn from the model's top-k
+    epochs: Epochs = 2  # as FINEST's default: a daily update (the RLS harness runs the paper's 50)
+    lr: LearningRate = 1e-3  # FINEST Sec. 6.1, every fine-tuning method
+    batch_size: BatchSize = 128  # the base's batches
+    seed: Seed = 0  # profiles, perturbations and data order
+    device: Device = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.edits < 1 or self.top_k < 1:
+            raise ValueError("epochs, batch_size, edits and top_k >= 1 and lr > 0 are required")
+        if not 0.0 < self.sample_ratio < 1.0:
+            raise ValueError(f"sample_ratio must be in (0, 1), got {self.sample_ratio}")
+
+    def finest_config(self) -> FinestConfig:
+        """The FINEST loop APT runs in: its simulation replaced by APT's, no regulariser."""
+        return FinestConfig(
+            epochs=self.epochs,
+            sample_ratio=self.sample_ratio,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            device=self.device,
+            regularize=False,
+        )
+
+
+MethodConfig = FinestConfig | CascadeConfig | SaoConfig | RlarmConfig | AcaeConfig | AptConfig
 
 # methods with their own config; the others are FINEST's loop with fixed switches (METHODS)
-ADVERSARIAL_METHODS: dict[str, type[CascadeConfig] | type[SaoConfig]] = {"cascade": CascadeConfig, "sao": SaoConfig}
-CONFIGS: dict[str, type[MethodConfig]] = {**ADVERSARIAL_METHODS, "rlarm": RlarmConfig}
+ADVERSARIAL_METHODS: dict[str, type[CascadeConfig] | type[SaoConfig] | type[AcaeConfig]] = {
+    "cascade": CascadeConfig,
+    "sao": SaoConfig,
+    "acae": AcaeConfig,
+}
+CONFIGS: dict[str, type[MethodConfig]] = {**ADVERSARIAL_METHODS, "rlarm": RlarmConfig, "apt": AptConfig}
 # method -> fixed FINEST switches; these methods run through the FINEST fine-tuning loop
 METHODS: dict[str, dict[str, Any]] = {
     "finest": {},
     "random-ft": {"regularize": False},
     "continue": {"regularize": False, "simulate": False},
     "rlarm": {},  # its own config (RlarmConfig), run in the FINEST loop with adversarial user weights
+    "apt": {},  # its own config (AptConfig), run in the FINEST loop with APT's fake-profile perturbations
 }
 
 

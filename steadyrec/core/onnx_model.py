@@ -65,11 +65,14 @@ class LoadedModel:
 
     def model_input(self, history: History) -> ModelInput:
         """A history (dataset ids, oldest first, with times) as this model's input; unknown items are left
-        out with their times. Raises :class:`TimestampsMissing` for a time-aware model without times."""
+        out with their times. Raises :class:`TimestampsMissing` for a time-aware model asked about known
+        items without their times (a history with none it knows needs none: it gets the fallback)."""
         known, unknown = self.internal_ids(history.items)
         ids = np.asarray(known, dtype=np.int64)
         times = None
-        if self.uses_time:
+        if self.uses_time and not known:
+            times = np.zeros(self.max_len, dtype=np.int64)
+        elif self.uses_time:
             if history.times is None:
                 raise TimestampsMissing(
                     f"model {self.version} ({self.manifest.model_kind}) reads the time of every history item; "

@@ -117,3 +117,11 @@ async def test_canary_and_shadow_compare_a_time_aware_candidate_on_timed_histori
     assert loaded.status_code == 200
     assert shadow.status_code == 200 and len(shadow.json()["per_request"]) == 1
     assert untimed.status_code == 422 and "timestamps" in untimed.text
+
+
+async def test_a_history_the_model_cannot_read_gets_the_fallback_without_timestamps(settings) -> None:
+    async with serving(settings) as c:
+        empty = await c.post("/recommend", json={"items": [], "k": 3})
+        unknown = await c.post("/recommend", json={"items": ["never-seen"], "k": 3})
+    assert empty.status_code == 200 and empty.json()["fallback_reason"] == "empty history"
+    assert unknown.status_code == 200 and unknown.json()["fallback"] is True

@@ -125,3 +125,35 @@ def test_selected_windows_keep_their_own_timestamps_and_seen_items() -> None:
     assert windows.times is not None and windows.times.tolist() == [[101, 102, 103]]
     seen = windows.seen_items(torch.tensor([0]))
     assert seen is not None and seen.tolist() == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize("method", ["finest", "cascade", "apt"])
+def test_a_fine_tune_job_grows_a_tisasrec_catalog_and_exports_a_timed_graph(tmp_path, method: str) -> None:
+    import onnxruntime as ort
+
+    from steadyrec.core.manifest import read_manifest
+    from steadyrec.testing.builders import tiny_artifact
+    from training.data.synthetic import synthetic_interactions, write_tsv
+    from training.finetune import FinetuneRequest, run_finetune
+
+    rows = synthetic_interactions(SyntheticConfig(n_users=60, n_items=25, min_len=6, max_len=14))
+    write_tsv(rows, tmp_path / "log.tsv")
+    tiny_artifact(tmp_path / "base", build_log(rows), epochs=1, config={**TINY, "max_len": 10}, kind="tisasrec")
+    fresh = [(f"u{u}", "brand-new", 1e9 + u) for u in range(4)]
+    request = FinetuneRequest(
+        base=tmp_path / "base",
+        method=method,
+        params={"epochs": 1},
+        data=str(tmp_path / "log.tsv"),
+        events=fresh,
+        min_item_interactions=3,
+    )
+    outcome = run_finetune(request, tmp_path / "tuned")
+    assert outcome.added_items == ("brand-new",)
+    manifest = read_manifest(tmp_path / "tuned")
+    assert manifest.model_kind == "tisasrec" and manifest.onnx_io["times"] == "timestamps"
+    session = ort.InferenceSession(str(tmp_path / "tuned" / "model.onnx"), providers=["CPUExecutionProvider"])
+    history = np.array([[0] * 7 + [1, 2, manifest.n_items]], dtype=np.int64)
+    stamps = np.array([[0] * 7 + [100, 160, 400]], dtype=np.int64)
+    (scores,) = session.run(None, {"history": history, "timestamps": stamps})
+    assert scores.shape == (1, manifest.n_items) and np.isfinite(scores).all()

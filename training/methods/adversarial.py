@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from steadyrec.core.interactions import InteractionLog
-from steadyrec.core.methods import CascadeConfig, SaoConfig
+from steadyrec.core.methods import AcaeConfig, CascadeConfig, SaoConfig
 from training.data.batches import Batch
 from training.data.splits import EvalSet
 from training.models.base import CausalModel, SequentialModel, draw_negatives
@@ -107,7 +107,7 @@ def adversarial_finetune(
     model: SequentialModel,
     data: InteractionLog,
     objective: AdversarialLoss,
-    config: CascadeConfig | SaoConfig,
+    config: CascadeConfig | SaoConfig | AcaeConfig,
     *,
     valid: EvalSet | None = None,
     eval_every: int = 1,

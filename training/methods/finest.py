@@ -47,10 +47,12 @@ from training.optim import adam
 from training.perturbation import Operation, apply_operations
 
 __all__ = [
+    "OPERATIONS",
     "BatchWeights",
     "FinestConfig",
     "FinestEpoch",
     "ReferenceLists",
+    "Simulation",
     "finest_finetune",
     "rank_preserving_loss",
     "reference_lists",
@@ -62,6 +64,9 @@ OPERATIONS: tuple[Operation, ...] = ("deletion", "replacement", "insertion")
 
 # (model, batch, epoch) -> (B,) per-user weights of the next-item loss (mean 1), e.g. R-LARM's adversary
 BatchWeights = Callable[[SequentialModel, Batch, int], torch.Tensor | None]
+# (data, ratio, rng) -> (perturbed log, each item's original position or -1, interactions perturbed): Alg. 1
+# lines 4-5 by default (_simulate), another method's perturbations otherwise (APT's)
+Simulation = Callable[[InteractionLog, float, np.random.Generator], tuple[InteractionLog, list[np.ndarray], int]]
 
 
 @dataclass(frozen=True)
@@ -256,21 +261,26 @@ def finest_finetune(
     *,
     on_epoch: Callable[[FinestEpoch], None] | None = None,
     batch_weights: BatchWeights | None = None,
+    simulation: Simulation | None = None,
 ) -> FinestResult:
     """Fine-tune ``model`` in place with FINEST against ``reference`` (a model, or lists already built);
-    ``batch_weights`` gives each batch's per-user weights of the next-item loss (default: uniform)."""
+    ``batch_weights`` gives each batch's per-user weights of the next-item loss (default: uniform) and
+    ``simulation`` each epoch's perturbations (default: Alg. 1's). Without the regulariser no reference
+    lists are built (``reference`` is not read)."""
     require_timestamps(model, data)
     device = training_device(config.device)
     model.to(device)
     result = FinestResult()
     started = time.perf_counter()
-    refs = (
-        reference
-        if isinstance(reference, ReferenceLists)
-        else reference_lists(reference.to(device), data, config.top_k)
-    )
-    result.reference_s = time.perf_counter() - started
     slots = _slots(model)
+    if not config.regularize:  # the lists are never read: placeholders of the right shape
+        sizes = np.array([len(s) for s in data.sequences])
+        refs = ReferenceLists(np.zeros((data.n_users, slots, 1), dtype=np.int16), sizes, model.max_len)
+    elif isinstance(reference, ReferenceLists):
+        refs = reference
+    else:
+        refs = reference_lists(reference.to(device), data, config.top_k)
+    result.reference_s = time.perf_counter() - started
     if refs.max_len != model.max_len or len(refs.lengths) != data.n_users or refs.items.shape[1] != slots:
         raise ValueError("reference lists were built for other data, another max length or another model kind")
     ref_items = torch.from_numpy(refs.items.astype(np.int64))  # (U, S, 2K)
@@ -284,7 +294,9 @@ def finest_finetune(
     optimiser = adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        perturbed, origins, n_perturbed = _simulate(data, config.sample_ratio if config.simulate else 0.0, rng)
+        perturbed, origins, n_perturbed = (simulation or _simulate)(
+            data, config.sample_ratio if config.simulate else 0.0, rng
+        )
         items_np, where_np, times_np = _windows(perturbed, origins, model.max_len)
         items, where = torch.from_numpy(items_np), torch.from_numpy(where_np)
         times = None if times_np is None else torch.from_numpy(times_np)
