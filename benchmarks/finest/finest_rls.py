@@ -107,9 +107,15 @@ def rls_config(
     )
 
 
+SE_KEYS = ("rbo", "ao_full", "jaccard@10", "mrr", "recall@10")  # reported with their standard error over seeds
+
+
 def summarise(runs: list[dict[str, float]], baseline: list[dict[str, float]] | None) -> dict[str, float]:
     keys = runs[0].keys()
     row = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in keys}
+    if len(runs) > 1:
+        for k in SE_KEYS:
+            row[f"{k}_se"] = round(float(np.std([r[k] for r in runs], ddof=1) / np.sqrt(len(runs))), 4)
     if baseline is not None and len(runs) > 1:
         row["p_value"] = round(
             float(

@@ -86,6 +86,7 @@ def _train(rows: Sequence[RawInteraction], out: Path, args: argparse.Namespace, 
     request = TrainRequest(
         data=str(out.parent / f"{out.name}.tsv"),
         fmt="tsv",
+        model=args.model,
         model_config={"hidden": args.hidden, "max_len": args.max_len},
         epochs=args.epochs,
         eval_every=args.epochs,  # no early stopping: the same schedule every day
@@ -97,18 +98,23 @@ def _train(rows: Sequence[RawInteraction], out: Path, args: argparse.Namespace, 
 
 
 def _evaluate(model: LoadedModel, histories: dict[str, History], chunk: Sequence[RawInteraction], exclude: bool):
-    """Rank each event's item from its user's history up to it; returns (ndcg@10, hit@10) per event (N,)."""
-    pairs = []
-    running = {u: list(h.items) for u, h in histories.items()}
-    for user, item, _ in chunk:
-        history = running.setdefault(user, [])
-        pairs.append((list(history), item))
-        history.append(item)
+    """Rank each event's item from its user's history up to it (items and times); returns (ndcg@10, hit@10)
+    per event (N,)."""
+    pairs: list[tuple[History, str]] = []
+    running = {u: (list(h.items), list(h.times or [])) for u, h in histories.items()}
+    for user, item, stamp in chunk:
+        items, times = running.setdefault(user, ([], []))
+        timed = len(times) == len(items) and stamp is not None
+        pairs.append((History(list(items), list(times) if timed else None), item))
+        items.append(item)
+        times.append(float(stamp or 0.0))
     ndcg, hit = np.zeros(len(pairs)), np.zeros(len(pairs))
     for start in range(0, len(pairs), 256):
         batch = pairs[start : start + 256]
-        known = [model.internal_ids(h)[0] for h, _ in batch]
-        scores = model.score(model.left_padded(known))  # (B, N)
+        inputs = [model.model_input(h) for h, _ in batch]
+        times = np.stack([i.times for i in inputs]) if model.uses_time else None  # type: ignore[misc]
+        scores = model.score(np.stack([i.ids for i in inputs]), times)  # (B, N)
+        known = [i.known.tolist() for i in inputs]
         for r, ((_, item), ids) in enumerate(zip(batch, known, strict=True)):
             target = model.item_index.get(item)
             if target is None:
@@ -308,6 +314,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--epochs", type=int, default=30, help="v0 and every retrain")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="FINEST's and continue's daily epochs")
+    parser.add_argument("--model", default="sasrec", help="model kind of v0 and every retrain (tisasrec reads times)")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--panel", type=int, default=500, help="users whose lists measure churn")
@@ -329,7 +336,7 @@ def main() -> None:
         print(f"{dataset}: {time.perf_counter() - started:.0f} s wall")
     folder = results_dir(__file__)
     notes = (
-        f"{args.days} days of equal event counts after the first 70% of the timeline (v0). SASRec hidden "
+        f"{args.days} days of equal event counts after the first 70% of the timeline (v0). {args.model} hidden "
         f"{args.hidden}, max_len {args.max_len}; v0 and retrains {args.epochs} epochs; fine-tunes "
         f"{args.finetune_epochs} epochs through the job path with the default canary (replaying the "
         f"{args.canary_samples} most recent users) and automatic promotion; finest-growth adds items with "

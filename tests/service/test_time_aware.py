@@ -14,7 +14,7 @@ from steadyrec.core.replay import histories_by_recency
 from steadyrec.testing.builders import tiny_artifact
 from training.data.synthetic import SyntheticConfig, synthetic_interactions, write_tsv
 
-from .conftest import ADMIN_TOKEN, TOKEN, auth, serving
+from .conftest import auth, serving, settings_in
 
 pytestmark = pytest.mark.anyio
 
@@ -38,19 +38,7 @@ def timed_world(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(timed_world, tmp_path) -> Settings:
-    import shutil
-
-    shutil.copytree(timed_world["models"], tmp_path / "models")
-    return Settings(
-        models_dir=tmp_path / "models",
-        token=TOKEN,
-        admin_token=ADMIN_TOKEN,
-        seed_log=timed_world["events"],
-        events_path=tmp_path / "events.jsonl",
-        state_dir=tmp_path / "state",
-        data_dir=tmp_path / "data",
-        redis_url=None,
-    )
+    return settings_in(timed_world, tmp_path)
 
 
 def _stored(path: Path, user: str) -> tuple[list[str], list[float]]:

@@ -18,7 +18,7 @@ from training.models.attention import attend
 from training.models.base import CausalModel, init_xavier
 from training.models.dropout import Dropout
 
-__all__ = ["SASRec", "SASRecConfig"]
+__all__ = ["SASRec", "SASRecConfig", "causal_mask", "feed_forward"]
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,25 @@ class SASRecConfig:
             raise ValueError(f"negatives must be 'uniform' or 'unseen', got {self.negatives!r}")
 
 
+def feed_forward(hidden: int, dropout: float) -> nn.Sequential:
+    """The point-wise feed-forward layer (SASRec Sec. III-C): two linear maps, a ReLU, dropout after each."""
+    return nn.Sequential(
+        nn.Linear(hidden, hidden), nn.ReLU(), Dropout(dropout), nn.Linear(hidden, hidden), Dropout(dropout)
+    )
+
+
+def causal_mask(max_len: int) -> torch.Tensor:
+    """(max_len, max_len) bool, True above the diagonal: the future positions a query may not see."""
+    return torch.triu(torch.ones(max_len, max_len, dtype=torch.bool), 1)
+
+
 class _Block(nn.Module):
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
         self.attn_norm = nn.LayerNorm(cfg.hidden, eps=1e-8)
         self.attn = nn.MultiheadAttention(cfg.hidden, cfg.heads, dropout=cfg.dropout, batch_first=True)
         self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=1e-8)
-        self.ffn = nn.Sequential(
-            nn.Linear(cfg.hidden, cfg.hidden),
-            nn.ReLU(),
-            Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, cfg.hidden),
-            Dropout(cfg.dropout),
-        )
+        self.ffn = feed_forward(cfg.hidden, cfg.dropout)
 
     def forward(self, x: torch.Tensor, causal: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         q = self.attn_norm(x)  # (B, L, D); queries normalised, keys/values raw as in the paper's code
@@ -76,9 +82,7 @@ class SASRec(CausalModel):
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.blocks))
         self.out_norm = nn.LayerNorm(d, eps=1e-8)
         self.causal: torch.Tensor  # (max_len, max_len) True above the diagonal: future positions hidden
-        self.register_buffer(
-            "causal", torch.triu(torch.ones(config.max_len, config.max_len, dtype=torch.bool), 1), persistent=False
-        )
+        self.register_buffer("causal", causal_mask(config.max_len), persistent=False)
         init_xavier(self, self.item_emb)
 
     def pairwise_floats(self, batch: int, length: int) -> int:

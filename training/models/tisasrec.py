@@ -37,6 +37,7 @@ from torch import nn
 
 from training.models.base import CausalModel, init_xavier
 from training.models.dropout import Dropout, dropout
+from training.models.sasrec import causal_mask, feed_forward
 
 __all__ = ["TiSASRec", "TiSASRecConfig", "TimestampsRequired", "relative_intervals"]
 
@@ -138,13 +139,7 @@ class _Block(nn.Module):
         self.attn_norm = nn.LayerNorm(cfg.hidden, eps=1e-8)
         self.attn = _TimeAwareAttention(cfg)
         self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=1e-8)
-        self.ffn = nn.Sequential(
-            nn.Linear(cfg.hidden, cfg.hidden),
-            nn.ReLU(),
-            Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, cfg.hidden),
-            Dropout(cfg.dropout),
-        )
+        self.ffn = feed_forward(cfg.hidden, cfg.dropout)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor, **context: torch.Tensor) -> torch.Tensor:
         q = self.attn_norm(x)  # (B, L, D); queries normalised, keys / values raw as in the paper's code
@@ -170,9 +165,7 @@ class TiSASRec(CausalModel):
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.blocks))
         self.out_norm = nn.LayerNorm(d, eps=1e-8)
         self.causal: torch.Tensor  # (max_len, max_len) True above the diagonal: future positions hidden
-        self.register_buffer(
-            "causal", torch.triu(torch.ones(config.max_len, config.max_len, dtype=torch.bool), 1), persistent=False
-        )
+        self.register_buffer("causal", causal_mask(config.max_len), persistent=False)
         init_xavier(self, self.item_emb)
 
     def pairwise_floats(self, batch: int, length: int) -> int:
