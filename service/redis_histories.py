@@ -172,7 +172,15 @@ class RedisEventStore(EventStore):
 
     async def check(self) -> None:
         if self._source is not None and (self._filling is None or self._filling.done()):
-            self._filling = asyncio.ensure_future(self._fill_if_lost())
+            self._filling = asyncio.ensure_future(self._fill_in_background())
+
+    async def _fill_in_background(self) -> None:
+        """``_fill_if_lost`` from ``check``: Redis away is logged and retried at the next check, never left as
+        a task's unretrieved error."""
+        try:
+            await self._fill_if_lost()
+        except RedisError as err:
+            log.warning("could not check or refill the shared histories (%s); retrying at the next check", err)
 
     async def _fill_if_lost(self) -> None:
         if self._source is None or await self.redis.exists(SEEDED):

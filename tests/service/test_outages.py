@@ -67,3 +67,25 @@ async def test_user_requests_get_a_503_while_redis_is_down_and_histories_return_
                 break
             await asyncio.sleep(0.1)
         assert (await client.post("/recommend", json={"user_id": "u1"})).status_code == 200
+
+
+async def test_a_refill_check_while_redis_is_down_fails_quietly_and_the_next_one_refills(
+    settings, redis_server, caplog
+) -> None:
+    from service.redis_histories import RedisEventStore
+
+    event_log = open_event_log(settings)
+    store = RedisEventStore(redis_server.url, cap=100)
+    await store.load(settings.seed_log, None, event_log)
+    before = await store.history("u1")
+    redis_server.stop()
+    await store.check()  # what the service runs every alias_poll_s
+    assert store._filling is not None
+    await store._filling  # no unretrieved error left behind
+    assert "retrying at the next check" in caplog.text
+    redis_server.start()  # empty: it kept nothing
+    await store.check()
+    await store._filling
+    assert before is not None and await store.history("u1") == before
+    await store.close()
+    event_log.close()
