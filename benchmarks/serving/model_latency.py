@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common.latency_artifact import latency_artifact
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
 from service.settings import Settings
@@ -38,27 +39,7 @@ KINDS = {
 
 
 def train_artifact(kind: str, target: Path) -> None:
-    from steadyrec.core.formats import read_log
-    from training.artifact import data_info, popular_items, write_artifact
-    from training.data.splits import temporal_split
-    from training.models import build_model
-    from training.onnx_export import export_onnx
-    from training.trainer import TrainConfig, seed_everything, train
-
-    log = read_log(FOURSQUARE, min_interactions=10)
-    split = temporal_split(log)
-    seed_everything(0)
-    model = build_model(kind, log.n_items, KINDS[kind])
-    train(model, split.train, TrainConfig(epochs=1))
-    write_artifact(
-        target,
-        model,
-        item_ids=log.item_ids,
-        popular=popular_items(split.train),
-        data=data_info(log, source=str(FOURSQUARE), fmt=None, split=split.name, min_interactions=10),
-        training={"note": "1 epoch, for latency only"},
-        export_onnx=export_onnx,
-    )
+    latency_artifact(target, FOURSQUARE, kind, KINDS[kind], "temporal", min_interactions=10)
 
 
 def raw_b1_p50_ms(artifact: Path, calls: int) -> float:

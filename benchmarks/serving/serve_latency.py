@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common.latency_artifact import latency_artifact
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
 from service.settings import Settings
@@ -32,27 +33,7 @@ ML1M = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"
 
 
 def train_artifact(target: Path) -> None:
-    from steadyrec.core.formats import read_log
-    from training.artifact import data_info, popular_items, write_artifact
-    from training.data.splits import leave_one_out
-    from training.models import build_model
-    from training.onnx_export import export_onnx
-    from training.trainer import TrainConfig, seed_everything, train
-
-    log = read_log(ML1M)
-    split = leave_one_out(log)
-    seed_everything(0)
-    model = build_model("sasrec", log.n_items, {"hidden": 64, "max_len": 200})
-    train(model, split.train, TrainConfig(epochs=1))
-    write_artifact(
-        target,
-        model,
-        item_ids=log.item_ids,
-        popular=popular_items(split.train),
-        data=data_info(log, source=str(ML1M), fmt=None, split=split.name, min_interactions=1),
-        training={"note": "1 epoch, for latency only"},
-        export_onnx=export_onnx,
-    )
+    latency_artifact(target, ML1M, "sasrec", {"hidden": 64, "max_len": 200}, "leave-one-out")
 
 
 def percentile_ms(samples: list[float], q: float) -> float:
