@@ -112,8 +112,7 @@ def _evaluate(model: LoadedModel, histories: dict[str, History], chunk: Sequence
     for start in range(0, len(pairs), 256):
         batch = pairs[start : start + 256]
         inputs = [model.model_input(h) for h, _ in batch]
-        times = np.stack([i.times for i in inputs]) if model.uses_time else None  # type: ignore[misc]
-        scores = model.score(np.stack([i.ids for i in inputs]), times)  # (B, N)
+        scores = model.score_inputs(inputs)  # (B, N)
         known = [i.known.tolist() for i in inputs]
         for r, ((_, item), ids) in enumerate(zip(batch, known, strict=True)):
             target = model.item_index.get(item)

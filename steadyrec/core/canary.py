@@ -93,8 +93,7 @@ def top_lists(model: LoadedModel, histories: Histories, k: int, exclude_seen: bo
     batch = 256
     for start in range(0, len(histories), batch):
         inputs = [model.model_input(as_history(h)) for h in histories[start : start + batch]]
-        times = np.stack([i.times for i in inputs]) if model.uses_time else None  # type: ignore[misc]
-        scores = model.score(np.stack([i.ids for i in inputs]), times)  # (B, N)
+        scores = model.score_inputs(inputs)  # (B, N)
         for r, one in enumerate(inputs):
             row = scores[r].copy()
             if exclude_seen and len(one.known):

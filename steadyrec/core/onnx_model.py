@@ -92,10 +92,6 @@ class LoadedModel:
             return mapped, []  # type: ignore[return-value]  # no None left
         return [i for i in mapped if i is not None], [item for item, i in zip(items, mapped, strict=True) if i is None]
 
-    def left_padded(self, histories: list[list[int]]) -> np.ndarray:
-        """The last max_len internal ids of each history, left-padded with 0: (B, max_len) int64."""
-        return np.stack([self.left_padded_one(np.asarray(ids, dtype=np.int64)) for ids in histories])
-
     def left_padded_one(self, history: np.ndarray) -> np.ndarray:
         """One history's last max_len internal ids, left-padded with 0: (n,) -> (max_len,) int64."""
         out = np.zeros(self.max_len, dtype=np.int64)
@@ -107,6 +103,11 @@ class LoadedModel:
         """(B, max_len) int64 left-padded histories (and, for a time-aware model, their (B, max_len) int64
         timestamps) -> (B, n_items) float32 scores (blocking)."""
         return self.session.run([self.manifest.onnx_io.get("output", "scores")], self._feed(histories, times))[0]
+
+    def score_inputs(self, inputs: list[ModelInput]) -> np.ndarray:
+        """Scores of several :meth:`model_input` results in one call: (B, n_items) float32 (blocking)."""
+        times = np.stack([i.times for i in inputs]) if self.uses_time else None  # type: ignore[misc]
+        return self.score(np.stack([i.ids for i in inputs]), times)
 
     def _feed(self, histories: np.ndarray, times: np.ndarray | None) -> dict[str, np.ndarray]:
         io = self.manifest.onnx_io
