@@ -1,5 +1,9 @@
 """Turning a /recommend request into a ranked list: history lookup, id mapping, scoring, filters, top-K.
 
+A model whose graph has its own top-K (``LoadedModel.has_top_k``) answers requests without ``candidates``
+or ``exclude`` from it, the seen items left out inside the graph; the others score every item and are
+cut here (``top_k``). Both give the same list, ties to the lower id.
+
 The fallback for an empty or all-unknown history is the live model's most popular training items
 (``popular_items`` in its manifest), with the same filters applied, and the answer is marked
 ``fallback: true``. Scores of fallback items are their popularity rank as a negative number
@@ -88,10 +92,16 @@ async def recommend(
         return RecommendResponse(
             items=items, model_version=model.version, fallback=True, fallback_reason=reason, unknown_items=unknown
         )
-    scores = await batcher.score(model, given.ids, given.times)  # (n_items,), ours to modify
-    _disallow(scores, model, request, history)
-    best = top_k(scores, request.k)
-    ranked = zip(best.tolist(), scores[best].tolist(), strict=True)
+    if model.has_top_k and request.candidates is None and not request.exclude:
+        exclude = history if request.exclude_seen else np.zeros(0, np.int64)
+        ids, best_scores = await batcher.top(model, given.ids, given.times, min(request.k, model.n_items), exclude)
+        finite = np.isfinite(best_scores)  # fewer than k left: the rest come back as -inf
+        ranked = zip((ids[finite] - 1).tolist(), best_scores[finite].tolist(), strict=True)
+    else:
+        scores = await batcher.score(model, given.ids, given.times)  # (n_items,), ours to modify
+        _disallow(scores, model, request, history)
+        best = top_k(scores, request.k)
+        ranked = zip(best.tolist(), scores[best].tolist(), strict=True)
     return RecommendResponse.model_validate(  # from plain dicts: one validation pass in pydantic-core
         {
             "items": [{"item": model.item_ids[j], "score": s} for j, s in ranked],

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from steadyrec.core.job_spec import MIN_ITEM_INTERACTIONS
+from steadyrec.core.manifest import TOP_K_GRAPH, ExportOptions
 from training.progress import progress_bar
 
 app = typer.Typer(help="steadyrec: sequential recommenders whose recommendations stay steady.", no_args_is_help=True)
@@ -27,6 +28,20 @@ Format = Annotated[
 ]
 MinInteractions = Annotated[int, typer.Option(help="drop users with fewer interactions (FINEST uses 10)")]
 SplitOpt = Annotated[str, typer.Option("--split", help="leave-one-out | temporal (FINEST 90/10)")]
+TopKGraph = Annotated[
+    bool,
+    typer.Option(
+        "--top-k-graph/--scores-graph",
+        help="the exported graph also returns the top K ids (history masked in the graph); docs/service.md",
+    ),
+]
+Int8 = Annotated[
+    bool,
+    typer.Option(
+        "--int8/--float",
+        help="int8 item scoring, refused when it costs more than 1%% of test NDCG@10; docs/training.md",
+    ),
+]
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -80,6 +95,8 @@ def train(
     eval_every: int = 5,
     max_minutes: Annotated[float | None, typer.Option(help="wall-time budget for training")] = None,
     export: Annotated[bool, typer.Option(help="also export model.onnx (parity-checked)")] = False,
+    top_k_graph: TopKGraph = TOP_K_GRAPH,
+    int8: Int8 = False,
     exclude_history: Annotated[
         bool,
         typer.Option(
@@ -106,6 +123,7 @@ def train(
         max_minutes=max_minutes,
         export=export,
         exclude_history=exclude_history,
+        graph=ExportOptions(top_k=top_k_graph, int8=int8),
     )
     with _user_errors():
         manifest = run_training(request, out, console=console)
@@ -143,12 +161,17 @@ def evaluate(
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint directory written by `train`")],
     out: Annotated[Path, typer.Option(help="artifact directory to write (must not exist)")],
+    top_k_graph: TopKGraph = TOP_K_GRAPH,
+    int8: Int8 = False,
+    data: Annotated[
+        str | None, typer.Option(help="with --int8: the dataset to measure on (default: the one the manifest names)")
+    ] = None,
 ) -> None:
     """Export a checkpoint to an ONNX artifact (checker + ONNX Runtime parity), written atomically."""
     from training.pipeline import export_checkpoint
 
     with _user_errors():
-        manifest = export_checkpoint(checkpoint, out)
+        manifest = export_checkpoint(checkpoint, out, ExportOptions(top_k=top_k_graph, int8=int8), data)
     console.print(f"exported {out}/model.onnx (sha256 {manifest.onnx_sha256})")
 
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors.torch import load_file, save_file
@@ -29,6 +29,9 @@ from steadyrec.core.manifest import (
     verify_artifact,
 )
 from training.models import SequentialModel, build_model, config_dict
+
+if TYPE_CHECKING:
+    from training.onnx_export import Exported
 
 __all__ = ["atomic_directory", "data_info", "load_model", "popular_items", "write_artifact"]
 
@@ -89,12 +92,13 @@ def write_artifact(
     metrics_protocol: str = "",
     metrics_exclude_history: bool = True,
     parent: str | None = None,
-    export_onnx: Callable[[SequentialModel, Path], dict[str, str]] | None = None,
+    export_onnx: Callable[[SequentialModel, Path], Exported] | None = None,
     overwrite: bool = False,
 ) -> Manifest:
     """Write weights, items, manifest and (with ``export_onnx``) model.onnx into ``target`` atomically.
 
-    ``export_onnx(model, path)`` writes and checks the ONNX file and returns its input/output names.
+    ``export_onnx(model, path)`` writes and checks the ONNX file and returns its tensor names and how it
+    was built (``training.onnx_export.export_onnx``, its options bound with ``functools.partial``).
     """
     if len(item_ids) != model.n_items:
         raise ValueError(f"model has {model.n_items} items but {len(item_ids)} item ids were given")
@@ -104,11 +108,12 @@ def write_artifact(
         (tmp / "items.json").write_text(json.dumps(list(item_ids)), encoding="utf-8")
         onnx_fields: dict[str, Any] = {}
         if export_onnx is not None:
-            io_names = export_onnx(model, tmp / "model.onnx")
+            exported = export_onnx(model, tmp / "model.onnx")
             onnx_fields = {
                 "onnx_file": "model.onnx",
                 "onnx_sha256": file_sha256(tmp / "model.onnx"),
-                "onnx_io": io_names,
+                "onnx_io": exported.io,
+                "graph": exported.graph,
             }
         manifest = Manifest(
             model_kind=model.kind,

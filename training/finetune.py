@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +51,7 @@ from training.methods.rlarm import rlarm_finetune
 from training.methods.sao import sao_finetune
 from training.models.base import SequentialModel
 from training.models.ease import EASE
-from training.onnx_export import export_onnx
+from training.onnx_export import ExportOptions, export_onnx
 
 __all__ = ["METHODS", "FinetuneOutcome", "FinetuneRequest", "make_method_config", "run_finetune"]
 
@@ -233,7 +234,12 @@ def run_finetune(
         f"full ranking {'excluding' if exclude else 'including'} history",
         metrics_exclude_history=exclude,
         parent=request.parent or str(request.base),
-        export_onnx=export_onnx if request.export else None,
+        # the base's serving graph (top-K, int8) carries over, so promoting the candidate changes no serving path
+        export_onnx=partial(
+            export_onnx, options=ExportOptions.of(manifest.graph), test=split.test, exclude_history=exclude
+        )
+        if request.export
+        else None,
     )
     stages["export"] = time.perf_counter() - t0
     return FinetuneOutcome(new, {k: round(v, 3) for k, v in stages.items()}, growth.dropped, growth.added)

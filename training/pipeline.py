@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from training.datasets import LoadedData, SplitKind, load_data, make_split
 from training.evaluation.ranking import evaluate
 from training.models import SequentialModel, build_model, make_config
 from training.models.ease import EASE, fit_ease
-from training.onnx_export import export_onnx
+from training.onnx_export import ExportOptions, export_onnx
 from training.progress import progress_bar
 from training.trainer import EpochReport, TrainConfig, seed_everything, train
 
@@ -46,6 +47,7 @@ class TrainRequest:
     max_minutes: float | None = None
     export: bool = False
     exclude_history: bool = True  # test ranking without the user's history (False where users repeat items)
+    graph: ExportOptions = field(default_factory=ExportOptions)  # what the exported graph adds for serving
 
 
 def _protocol(split: str, exclude_history: bool) -> str:
@@ -138,13 +140,25 @@ def _write(
         metrics=test,
         metrics_protocol=_protocol(split.name, exclude),
         metrics_exclude_history=exclude,
-        export_onnx=export_onnx if request.export else None,
+        export_onnx=partial(export_onnx, options=request.graph, test=split.test, exclude_history=exclude)
+        if request.export
+        else None,
     )
 
 
-def export_checkpoint(checkpoint: Path, out: Path) -> Manifest:
-    """Re-write a checkpoint as a complete artifact with a parity-checked model.onnx."""
+def export_checkpoint(
+    checkpoint: Path, out: Path, options: ExportOptions | None = None, data: str | None = None
+) -> Manifest:
+    """Re-write a checkpoint as a complete artifact with a parity-checked model.onnx.
+
+    ``options.int8`` measures the change on the test split of the checkpoint's own data and split (its
+    manifest's), read from ``data`` when given, else from the source the manifest names."""
     model, manifest, items = load_model(checkpoint)
+    options = options or ExportOptions()
+    test = None
+    if options.int8:
+        loaded = load_data(data or manifest.data.source, manifest.data.format, manifest.data.min_interactions)  # type: ignore[arg-type]
+        test = make_split(reindex(loaded.log, items)[0], manifest.data.split).test  # type: ignore[arg-type]
     return write_artifact(
         out,
         model,
@@ -156,7 +170,7 @@ def export_checkpoint(checkpoint: Path, out: Path) -> Manifest:
         metrics_protocol=manifest.metrics_protocol,
         metrics_exclude_history=manifest.metrics_exclude_history,
         parent=manifest.parent,
-        export_onnx=export_onnx,
+        export_onnx=partial(export_onnx, options=options, test=test, exclude_history=manifest.metrics_exclude_history),
     )
 
 

@@ -221,7 +221,8 @@ def method_runs(args: argparse.Namespace) -> list[Run]:
     return runs + [Run("adv_cas", args.eps, e2) for e2 in args.eps2]
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """This benchmark's command line (other studies parse theirs with it to name the same cached base)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["beauty"], choices=list(DATASETS))
     parser.add_argument("--models", nargs="+", default=["sasrec"], choices=["sasrec", "gru4rec"])
@@ -316,7 +317,11 @@ def main() -> None:
     parser.add_argument("--name", default="cascade")
     parser.add_argument("--merge-from", nargs="*", default=[], help="only merge these results (NAME) into --name")
     parser.add_argument("--notes-file", type=Path, default=None, help="extra notes for the merged results")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     if args.malloc_defaults:
         os.environ[SWITCH] = "0"
     if args.merge_from:

@@ -7,11 +7,21 @@ from typing import Any
 
 
 def latency_artifact(
-    target: Path, data: Path, kind: str, config: dict[str, Any], split: str, min_interactions: int = 1
+    target: Path,
+    data: Path,
+    kind: str,
+    config: dict[str, Any],
+    split: str,
+    min_interactions: int = 1,
+    top_k: bool = False,
 ) -> None:
     """Read ``data``, split it (``leave-one-out`` or ``temporal``), train ``kind`` with ``config`` for one
-    epoch from seed 0 and write the artifact, ONNX included, to ``target``."""
+    epoch from seed 0 and write the artifact, ONNX included (with the graph's top-K when ``top_k``), to
+    ``target``."""
+    from functools import partial
+
     from steadyrec.core.formats import read_log
+    from steadyrec.core.manifest import ExportOptions
     from training.artifact import data_info, popular_items, write_artifact
     from training.datasets import make_split
     from training.models import build_model
@@ -30,5 +40,5 @@ def latency_artifact(
         popular=popular_items(parts.train),
         data=data_info(log, source=str(data), fmt=None, split=parts.name, min_interactions=min_interactions),
         training={"note": "1 epoch, for latency only"},
-        export_onnx=export_onnx,
+        export_onnx=partial(export_onnx, options=ExportOptions(top_k=top_k)),
     )

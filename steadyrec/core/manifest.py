@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ __all__ = [
     "MANIFEST",
     "ArtifactError",
     "DataInfo",
+    "ExportOptions",
+    "GraphInfo",
     "Manifest",
     "file_sha256",
     "listed_files",
@@ -31,6 +34,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+TOP_K_GRAPH = False  # top_items / top_scores in the graph: the service then copies and cuts no full score row
 
 
 class ArtifactError(ValueError):
@@ -48,6 +52,30 @@ class DataInfo(BaseModel):
     n_users: int
     n_items: int
     n_interactions: int
+
+
+class GraphInfo(BaseModel):
+    """How ``model.onnx`` was built for serving (``training.onnx_export.ExportOptions``) and what int8 cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: bool = False  # outputs top_items / top_scores beside scores (inputs k and exclude)
+    int8: bool = False  # the item-scoring matrix is int8
+    int8_check: dict[str, float] = Field(default_factory=dict)  # test metric of the float and the int8 graph
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What the exported graph computes beyond the scores (``training.onnx_export``); a fine-tune keeps its
+    base's (``of(manifest.graph)``)."""
+
+    top_k: bool = TOP_K_GRAPH
+    int8: bool = False  # int8 item-scoring matrix: a quarter of the bytes read per call; needs the test split
+
+    @classmethod
+    def of(cls, graph: GraphInfo) -> ExportOptions:
+        """The options an existing artifact's graph was exported with."""
+        return cls(top_k=graph.top_k, int8=graph.int8)
 
 
 class Manifest(BaseModel):
@@ -71,6 +99,7 @@ class Manifest(BaseModel):
     onnx_file: str | None = None
     onnx_sha256: str | None = None
     onnx_io: dict[str, str] = Field(default_factory=dict)  # input / output tensor names
+    graph: GraphInfo = Field(default_factory=GraphInfo)
     parent: str | None = None  # artifact this one was fine-tuned from
     created_at: str
     steadyrec_version: str = "0.1.0"

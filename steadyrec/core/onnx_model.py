@@ -59,6 +59,11 @@ class LoadedModel:
         return self.manifest.max_len
 
     @property
+    def has_top_k(self) -> bool:
+        """Whether the graph also returns each history's top K (``training.onnx_graph.add_top_k``)."""
+        return "top_items" in self.manifest.onnx_io
+
+    @property
     def uses_time(self) -> bool:
         """Whether the graph reads the history's timestamps (a second input) as well as its items."""
         return "times" in self.manifest.onnx_io
@@ -104,18 +109,34 @@ class LoadedModel:
         timestamps) -> (B, n_items) float32 scores (blocking)."""
         return self.session.run([self.manifest.onnx_io.get("output", "scores")], self._feed(histories, times))[0]
 
+    def top(
+        self, histories: np.ndarray, times: np.ndarray | None, k: int, exclude: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The graph's own top k (a graph with ``has_top_k``; blocking): (B, max_len) histories (and times),
+        ``exclude`` (B, E) int64 internal ids to leave out (0 = none) -> internal ids (B, k) int64, best first,
+        and their scores (B, k) float32, -inf where fewer than k items were left (1 <= k <= n_items)."""
+        io = self.manifest.onnx_io
+        feed = self._feed(histories, times, k=k, exclude=exclude)
+        items, scores = self.session.run([io["top_items"], io["top_scores"]], feed)
+        return items, scores
+
     def score_inputs(self, inputs: list[ModelInput]) -> np.ndarray:
         """Scores of several :meth:`model_input` results in one call: (B, n_items) float32 (blocking)."""
         times = np.stack([i.times for i in inputs]) if self.uses_time else None  # type: ignore[misc]
         return self.score(np.stack([i.ids for i in inputs]), times)
 
-    def _feed(self, histories: np.ndarray, times: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _feed(
+        self, histories: np.ndarray, times: np.ndarray | None, k: int = 1, exclude: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         io = self.manifest.onnx_io
         feed = {io.get("input", "history"): histories}
         if self.uses_time:
             if times is None:
                 raise TimestampsMissing(f"model {self.version} reads the time of every history item")
             feed[io["times"]] = times
+        if self.has_top_k:  # the top-K inputs are always fed; a scores-only call reads scores and asks for 1
+            feed[io["k"]] = np.array([k], dtype=np.int64)
+            feed[io["exclude"]] = np.zeros((len(histories), 1), np.int64) if exclude is None else exclude
         return feed
 
 
@@ -164,7 +185,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest finite scores, best first, without sorting all of them (argpartition).
 
     Items masked with -inf (or scored NaN) are never returned, so fewer than k come back when fewer are
-    allowed.
+    allowed. Equal scores rank by index, lower first, as in the graph's own top-K.
     """
     if np.isnan(scores).any():  # NaN would sort above every score; it ranks last instead
         scores = np.where(np.isnan(scores), -np.inf, scores)
@@ -173,5 +194,11 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     part = np.argpartition(scores, n - k)[n - k :] if k < n else np.arange(n)  # the k largest, unordered
-    best = part[np.argsort(-scores[part], kind="stable")]
+    if k < n:  # items tied with the k-th score: the lower indices get in (as ONNX TopK, the graph's top-K)
+        kth = scores[part].min()
+        if np.count_nonzero(scores == kth) > np.count_nonzero(scores[part] == kth):
+            above = np.flatnonzero(scores > kth)
+            part = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])
+    part = np.sort(part)
+    best = part[np.argsort(-scores[part], kind="stable")]  # equal scores: lower index first
     return best[np.isfinite(scores[best])]

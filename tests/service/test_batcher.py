@@ -137,3 +137,12 @@ def test_top_k_ranks_nan_scores_last_and_never_returns_masked_items() -> None:
     scores = np.array([0.5, np.nan, 0.9, 0.1, np.nan, -np.inf, 0.3], dtype=np.float32)
     assert top_k(scores, 2).tolist() == [2, 0]
     assert top_k(scores, 10).tolist() == [2, 0, 6, 3]
+
+
+def test_top_k_breaks_ties_by_the_lower_index_as_the_graph_does() -> None:
+    from steadyrec.core.onnx_model import top_k
+
+    scores = np.array([1.0, 3.0, 3.0, 2.0, 3.0], dtype=np.float32)
+    assert top_k(scores, 2).tolist() == [1, 2]
+    assert top_k(scores, 4).tolist() == [1, 2, 4, 3]
+    assert top_k(np.zeros(6, dtype=np.float32), 3).tolist() == [0, 1, 2]

@@ -41,6 +41,28 @@ def test_train_evaluate_export_round_trip(tmp_path: Path) -> None:
     assert (art / "model.onnx").is_file()
 
 
+def test_graph_options_reach_the_manifest_and_a_fine_tune_keeps_its_base_graph(tmp_path: Path, monkeypatch) -> None:
+    import training.onnx_export
+
+    # the plumbing, not the bound (tests/training/test_onnx_graph.py): a one-epoch model's NDCG@10 moves by noise
+    monkeypatch.setattr(training.onnx_export, "INT8_MAX_RELATIVE_DROP", 1.0)
+    ckpt, base, tuned = tmp_path / "ckpt", tmp_path / "base", tmp_path / "tuned"
+    small = ["--set", "hidden=16", "--set", "max_len=20"]
+    assert (
+        runner.invoke(app, ["train", "--data", "synthetic", "--out", str(ckpt), "--epochs", "1", *small]).exit_code == 0
+    )
+    result = runner.invoke(app, ["export", str(ckpt), "--out", str(base), "--top-k-graph", "--int8"])
+    assert result.exit_code == 0, result.output
+    graph = json.loads((base / "manifest.json").read_text())["graph"]
+    assert graph["top_k"] and graph["int8"] and graph["int8_check"]["users"] > 0  # measured on the manifest's data
+    result = runner.invoke(
+        app, ["finetune", str(base), "--out", str(tuned), "--method", "random-ft", "--set", "epochs=1"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tuned / "manifest.json").read_text())
+    assert manifest["graph"]["top_k"] and manifest["graph"]["int8"] and "top_items" in manifest["onnx_io"]
+
+
 def test_bad_config_key_fails_with_a_message(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "x"), "--set", "hiden=3"])
     assert result.exit_code == 2

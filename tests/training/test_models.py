@@ -101,6 +101,21 @@ def test_scores_of_chosen_items_equal_the_full_scores_at_those_items(kind: str) 
         torch.testing.assert_close(model.scores_of(history, items, stamps(history)), expected, atol=1e-5, rtol=1e-5)
 
 
+CAUSAL_KINDS = ["gru4rec", "lstm", "sasrec", "tisasrec"]
+
+
+@pytest.mark.parametrize("kind", CAUSAL_KINDS)
+def test_causal_last_only_encoding_is_the_last_row_of_the_full_encoding(kind: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(kind, 50, {**TINY[kind], **({"blocks": 2} if "blocks" in TINY[kind] else {})}).eval()
+    history = torch.tensor([[0] * 12 + [7, 8, 9, 3, 4, 5, 6, 50], [5] * 20, [0] * 19 + [9], [0] * 20])  # (4, 20)
+    with torch.no_grad():
+        last = model.encode(history, times=stamps(history), last_only=True)  # (4, D)
+        full = model.encode(history, times=stamps(history))  # (4, 20, D)
+    assert last.shape == (4, full.shape[-1])
+    torch.testing.assert_close(last, full[:, -1], atol=1e-5, rtol=1e-5)
+
+
 def test_bert4rec_last_only_encoding_is_the_last_row_of_the_full_encoding() -> None:
     torch.manual_seed(0)
     model = build_model("bert4rec", 50, {**TINY["bert4rec"], "blocks": 2}).eval()

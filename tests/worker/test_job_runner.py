@@ -37,9 +37,9 @@ def test_a_cancel_during_export_publishes_nothing(world, monkeypatch) -> None:
     settings, store, record = _job(world, params=FAST)
     real_export = training.finetune.export_onnx
 
-    def export_while_cancelled(model, path):
+    def export_while_cancelled(model, path, **options):
         assert store.transition(record.id, "cancelled", {"queued", "running"})  # DELETE /jobs/{id} now
-        return real_export(model, path)
+        return real_export(model, path, **options)
 
     monkeypatch.setattr(training.finetune, "export_onnx", export_while_cancelled)
     assert run_job(record.id, settings, store) is None

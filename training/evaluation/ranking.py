@@ -96,7 +96,7 @@ def evaluate(
         raise ValueError(f"inputs has {len(reads)} instances, data {len(data)}")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device  # an exported graph has none: CPU
     ranks = np.empty(len(data), dtype=np.int64)
     try:
         for start in range(0, len(data), batch_size):

@@ -61,7 +61,7 @@ def _replacements(
     (M,) internal ids, M = chosen.sum(), in row-major order of ``chosen``."""
     table = model.input_emb.weight[1 : model.n_items + 1].detach()  # (N, E) the items as the history reads them
     delta = torch.zeros((*history.shape, table.shape[1]), device=history.device, requires_grad=True)
-    states = model.encode(history, input_delta=delta)[:, -1]  # (B, D)
+    states = model.encode(history, input_delta=delta, last_only=True)  # (B, D)
     loss = F.cross_entropy(states @ model.item_emb.weight[1 : model.n_items + 1].T, targets - 1, reduction="sum")
     (grad,) = torch.autograd.grad(loss, delta)  # (B, L, E): the direction that raises the loss
     original = history[chosen]  # (M,)

@@ -160,9 +160,16 @@ class CausalModel(SequentialModel):
 
     @abstractmethod
     def encode(
-        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+        self,
+        history: torch.Tensor,
+        input_delta: torch.Tensor | None = None,
+        times: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
         """(B, L) left-padded ids -> (B, L, D) states; position t summarises items up to t.
+
+        ``last_only``: the (B, D) state of the last position alone, equal to ``encode(...)[:, -1]``; a model
+        computes no more than that row needs (scoring and the exported graph read only it).
 
         ``input_delta`` (B, L, E), when given, is added to the history's item embeddings before anything
         else reads them: the hook adversarial methods perturb the input with (E = ``item_emb`` width).
@@ -186,7 +193,7 @@ class CausalModel(SequentialModel):
 
     def scores(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         window = slice(-self.max_len, None)
-        h = self.encode(history[:, window], times=None if times is None else times[:, window])[:, -1, :]  # (B, D)
+        h = self.encode(history[:, window], times=None if times is None else times[:, window], last_only=True)  # (B, D)
         return h @ self.item_emb.weight[1 : self.n_items + 1].T  # (B, N)
 
     def loss(self, batch: Batch) -> torch.Tensor:

@@ -63,15 +63,20 @@ class _Recurrent(CausalModel):
         return self.item_emb if self.history_emb is None else self.history_emb
 
     def encode(
-        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+        self,
+        history: torch.Tensor,
+        input_delta: torch.Tensor | None = None,
+        times: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """(B, L) ids (+ optional (B, L, E) embedding delta) -> (B, L, E) states in item-embedding space."""
+        """(B, L) ids (+ optional (B, L, E) embedding delta) -> (B, L, E) states in item-embedding space; with
+        ``last_only`` the last position's (B, E), projected alone."""
         e = self.input_emb(history)  # (B, L, E)
         if input_delta is not None:
             e = e + input_delta
         x = self.dropout(e)  # (B, L, E)
         h, _ = self.rnn(x)  # (B, L, H)
-        return self.project(self.dropout(h))  # (B, L, E)
+        return self.project(self.dropout(h[:, -1] if last_only else h))  # (B, E) or (B, L, E)
 
 
 class GRU4Rec(_Recurrent):

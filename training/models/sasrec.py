@@ -61,11 +61,17 @@ class _Block(nn.Module):
         self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=1e-8)
         self.ffn = feed_forward(cfg.hidden, cfg.dropout)
 
-    def forward(self, x: torch.Tensor, causal: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, causal: torch.Tensor, keep: torch.Tensor, last_only: bool = False
+    ) -> torch.Tensor:
+        """(B, L, D) states -> (B, L, D), or with ``last_only`` (B, 1, D): the last position's row alone (its
+        keys and values still come from every position)."""
         q = self.attn_norm(x)  # (B, L, D); queries normalised, keys/values raw as in the paper's code
-        a = attend(self.attn, q, x, causal)  # (B, L, D)
+        if last_only:
+            q, causal, keep = q[:, -1:], causal[-1:], keep[:, -1:]  # (B, 1, D), (1, L), (B, 1, 1)
+        a = attend(self.attn, q, x, causal)  # (B, Q, D)
         x = q + a
-        x = x + self.ffn(self.ffn_norm(x))  # (B, L, D)
+        x = x + self.ffn(self.ffn_norm(x))  # (B, Q, D)
         return x * keep  # padding positions stay zero
 
 
@@ -89,9 +95,14 @@ class SASRec(CausalModel):
         return batch * self.config.heads * length * length  # (B, H, L, L) attention weights
 
     def encode(
-        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+        self,
+        history: torch.Tensor,
+        input_delta: torch.Tensor | None = None,
+        times: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Hidden state at every position: (B, L) ids (+ optional (B, L, D) embedding delta) -> (B, L, D)."""
+        """Hidden state at every position: (B, L) ids (+ optional (B, L, D) embedding delta) -> (B, L, D);
+        with ``last_only`` the last position's (B, D), its final block run for that query alone."""
         L = history.shape[1]
         e = self.item_emb(history)  # (B, L, D)
         if input_delta is not None:
@@ -101,6 +112,8 @@ class SASRec(CausalModel):
         keep = (history > 0).unsqueeze(-1).to(x.dtype)  # (B, L, 1)
         x = self.emb_dropout(x) * keep
         causal = self.causal[-L:, -L:]
-        for block in self.blocks:
+        *inner, top = self.blocks
+        for block in inner:
             x = block(x, causal, keep)
-        return self.out_norm(x)  # (B, L, D)
+        x = top(x, causal, keep, last_only)  # (B, L, D) or (B, 1, D)
+        return self.out_norm(x[:, -1] if last_only else x)  # (B, L, D) or (B, D)

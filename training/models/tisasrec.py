@@ -104,33 +104,34 @@ class _TimeAwareAttention(nn.Module):
 
     def forward(
         self,
-        q_in: torch.Tensor,  # (B, L, D) normalised states (queries)
+        q_in: torch.Tensor,  # (B, Q, D) normalised states (queries): every position, or the last alone
         x: torch.Tensor,  # (B, L, D) states (keys and values)
         pos_k: torch.Tensor,  # (B | 1, L, D) p^K
         pos_v: torch.Tensor,  # (B | 1, L, D) p^V
         interval_k: torch.Tensor,  # (k + 1, D) R^K
         interval_v: torch.Tensor,  # (k + 1, D) R^V
-        r: torch.Tensor,  # (B, L, L) int64 intervals
-        blocked: torch.Tensor,  # (L, L) bool, True where a query may not see a key
+        r: torch.Tensor,  # (B, Q, L) int64 intervals
+        blocked: torch.Tensor,  # (Q, L) bool, True where a query may not see a key
     ) -> torch.Tensor:
         H = self.heads
         B, L, D = x.shape
+        Q = q_in.shape[1]  # L, or 1 for the last position alone
         K1 = interval_k.shape[0]
-        q = _heads(self.query(q_in), H)  # (B, H, L, d)
+        q = _heads(self.query(q_in), H)  # (B, H, Q, d)
         k = _heads(self.key(x) + pos_k, H)  # (B, H, L, d)
         v = _heads(self.value(x) + pos_v, H)  # (B, H, L, d)
         rk = interval_k.view(K1, H, D // H).transpose(0, 1)  # (H, k + 1, d)
         rv = interval_v.view(K1, H, D // H).transpose(0, 1)  # (H, k + 1, d)
-        rel = r[:, None].expand(B, H, L, L)  # (B, H, L, L)
-        e = q @ k.transpose(-2, -1) + (q @ rk.transpose(-2, -1)).gather(-1, rel)  # (B, H, L, L)
+        rel = r[:, None].expand(B, H, Q, L)  # (B, H, Q, L)
+        e = q @ k.transpose(-2, -1) + (q @ rk.transpose(-2, -1)).gather(-1, rel)  # (B, H, Q, L)
         e = e / math.sqrt(D // H)
-        a = e.masked_fill(blocked, float("-inf")).softmax(dim=-1)  # (B, H, L, L)
+        a = e.masked_fill(blocked, float("-inf")).softmax(dim=-1)  # (B, H, Q, L)
         a = dropout(a, self.p, self.training)
-        per_interval = torch.zeros(B, H, L, K1, dtype=a.dtype, device=a.device).scatter_add(
+        per_interval = torch.zeros(B, H, Q, K1, dtype=a.dtype, device=a.device).scatter_add(
             -1, rel, a
-        )  # (B, H, L, k + 1)
-        z = a @ v + per_interval @ rv  # (B, H, L, d)
-        return z.transpose(1, 2).flatten(2)  # (B, L, D)
+        )  # (B, H, Q, k + 1)
+        z = a @ v + per_interval @ rv  # (B, H, Q, d)
+        return z.transpose(1, 2).flatten(2)  # (B, Q, D)
 
 
 class _Block(nn.Module):
@@ -141,10 +142,16 @@ class _Block(nn.Module):
         self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=1e-8)
         self.ffn = feed_forward(cfg.hidden, cfg.dropout)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor, **context: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, keep: torch.Tensor, last_only: bool = False, **context: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, L, D) states -> (B, L, D), or with ``last_only`` (B, 1, D): the last position's row alone."""
         q = self.attn_norm(x)  # (B, L, D); queries normalised, keys / values raw as in the paper's code
-        x = q + self.attn(q, x, **context)
-        x = x + self.ffn(self.ffn_norm(x))  # (B, L, D)
+        if last_only:  # one query: the last row of the intervals and of the mask
+            q, keep = q[:, -1:], keep[:, -1:]  # (B, 1, D), (B, 1, 1)
+            context = {**context, "r": context["r"][:, -1:], "blocked": context["blocked"][-1:]}
+        x = q + self.attn(q, x, **context)  # (B, Q, D)
+        x = x + self.ffn(self.ffn_norm(x))  # (B, Q, D)
         return x * keep  # padding positions stay zero
 
 
@@ -174,9 +181,14 @@ class TiSASRec(CausalModel):
         return batch * heads * length * (length + span + 1) * 2 + batch * length * length * 2
 
     def encode(
-        self, history: torch.Tensor, input_delta: torch.Tensor | None = None, times: torch.Tensor | None = None
+        self,
+        history: torch.Tensor,
+        input_delta: torch.Tensor | None = None,
+        times: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """(B, L) ids and (B, L) int64 timestamps (+ optional (B, L, D) embedding delta) -> (B, L, D)."""
+        """(B, L) ids and (B, L) int64 timestamps (+ optional (B, L, D) embedding delta) -> (B, L, D); with
+        ``last_only`` the last position's (B, D), its final block run for that query alone."""
         if times is None:
             raise TimestampsRequired("TiSASRec reads the history's timestamps: pass times (B, L), 0 at padding")
         if times.shape != history.shape:
@@ -199,6 +211,8 @@ class TiSASRec(CausalModel):
             "r": r,
             "blocked": self.causal[-L:, -L:],
         }
-        for block in self.blocks:
+        *inner, top = self.blocks
+        for block in inner:
             x = block(x, keep, **context)
-        return self.out_norm(x)  # (B, L, D)
+        x = top(x, keep, last_only=last_only, **context)  # (B, L, D) or (B, 1, D)
+        return self.out_norm(x[:, -1] if last_only else x)  # (B, L, D) or (B, D)
