@@ -95,7 +95,7 @@ async def recommend(
     if model.has_top_k and request.candidates is None and not request.exclude:
         exclude = history if request.exclude_seen else np.zeros(0, np.int64)
         ids, best_scores = await batcher.top(model, given.ids, given.times, min(request.k, model.n_items), exclude)
-        finite = np.isfinite(best_scores)  # fewer than k left: the rest come back as -inf
+        finite = np.isfinite(best_scores)  # -inf where fewer than k were left (NaN: a broken model)
         ranked = zip((ids[finite] - 1).tolist(), best_scores[finite].tolist(), strict=True)
     else:
         scores = await batcher.score(model, given.ids, given.times)  # (n_items,), ours to modify

@@ -92,7 +92,7 @@ class OnnxScorer(SequentialModel):
         if self.uses_time and times is not None:
             feed[TIMES] = times.cpu().numpy()
         if self.with_top_k:
-            feed.update({TOP_K: np.ones(1, np.int64), EXCLUDE: np.zeros((len(history), 1), np.int64)})
+            feed |= {TOP_K: np.ones(1, np.int64), EXCLUDE: np.zeros((len(history), 1), np.int64)}
         (scores,) = self.session.run([OUTPUT], feed)
         return torch.from_numpy(scores)  # (B, N)
 
@@ -232,8 +232,8 @@ def top_k_parity_check(model: SequentialModel, path: Path, batch: int = 16, seed
     feed = {**{name: value.numpy() for name, value in inputs.items()}, TOP_K: np.array([k], np.int64), EXCLUDE: exclude}
     scores, items, best = session.run([OUTPUT, TOP_ITEMS, TOP_SCORES], feed)
     for row in range(batch):
-        masked = np.concatenate([[-np.inf], np.where(np.isnan(scores[row]), -np.inf, scores[row])])  # (N + 1,)
-        masked[exclude[row]] = -np.inf
-        expected = np.argsort(-masked, kind="stable")[:k]
-        if not (np.array_equal(items[row], expected) and np.array_equal(best[row], masked[expected])):
+        masked = scores[row].copy()  # (N,): column j is internal id j + 1
+        masked[exclude[row][exclude[row] > 0] - 1] = -np.inf
+        expected = np.argsort(-masked, kind="stable")[:k]  # ties (all-masked rows too): the lower column first
+        if not (np.array_equal(items[row], expected + 1) and np.array_equal(best[row], masked[expected])):
             raise ExportError(f"the graph's top-{k} differs from its scores' top-{k} (row {row})")

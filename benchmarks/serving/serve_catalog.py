@@ -12,6 +12,10 @@ histories of 10-50 random items in the service's seed log. For every configurati
 - HTTP ``POST /recommend`` (``user_id``, k 10) on the real service with ``wrk``, c = 1 and 8;
 - ``rss_mb``: the service process's resident memory after the load; ``onnx_mb``: the graph file.
 
+The four configurations of a catalog run side by side (four services, four sessions) in ``--rounds``
+alternating rounds, so that the machine's drift between minutes falls on all of them; each figure is the
+median over the rounds, with the min and max of the headline ones.
+
 Target: at 1M items, HTTP c = 1 p50 under 15 ms on these 2 cores.
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -50,7 +55,7 @@ def seed_log(path: Path, n_items: int, users: int) -> None:
 
 def artifacts(n_items: int, work: Path) -> dict[tuple[str, bool], Path]:
     """The four artifacts of one catalog, one model: (path, int8) -> directory."""
-    from steadyrec.core.manifest import DataInfo, GraphInfo
+    from steadyrec.core.manifest import DataInfo, ExportOptions, GraphInfo
     from training.artifact import write_artifact
     from training.models import build_model
     from training.onnx_export import Exported, export_onnx, top_k_parity_check
@@ -62,7 +67,7 @@ def artifacts(n_items: int, work: Path) -> dict[tuple[str, bool], Path]:
     graphs = work / "graphs"
     graphs.mkdir()
     float_full, int8_full = graphs / "float.onnx", graphs / "int8.onnx"
-    io = export_onnx(model, float_full).io  # parity-checked against PyTorch
+    io = export_onnx(model, float_full, ExportOptions(top_k=False)).io  # the scores alone, parity-checked
     quantize_item_scoring(float_full, int8_full, n_items)
     top_io = {**io, "k": TOP_K, "exclude": EXCLUDE, "top_items": TOP_ITEMS, "top_scores": TOP_SCORES}
     for source in (float_full, int8_full):
@@ -91,14 +96,12 @@ def artifacts(n_items: int, work: Path) -> dict[tuple[str, bool], Path]:
     return out
 
 
-def raw_figures(graph: Path, top_k: bool, n_items: int, calls: int) -> dict[str, float]:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+def raw_figures(session: Any, top_k: bool, n_items: int, calls: int) -> dict[str, float]:
+    """p50 / p99 of ``calls`` batch-1 calls and ``calls // 2`` batch-8 calls of one ONNX Runtime session."""
     rng = np.random.default_rng(1)
     outputs = ["top_items", "top_scores"] if top_k else ["scores"]
     figures = {}
-    for batch in (1, 8):
+    for batch, n in ((1, calls), (8, calls // 2)):
         histories = rng.integers(1, n_items + 1, (batch, MAX_LEN)).astype(np.int64)
         feed = {"history": histories}
         if top_k:
@@ -106,7 +109,7 @@ def raw_figures(graph: Path, top_k: bool, n_items: int, calls: int) -> dict[str,
         for _ in range(5):
             session.run(outputs, feed)
         samples = []
-        for _ in range(calls):
+        for _ in range(n):
             t0 = time.perf_counter()
             session.run(outputs, feed)
             samples.append((time.perf_counter() - t0) * 1000.0)
@@ -122,45 +125,78 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def measure(artifact: Path, path: str, int8: bool, n_items: int, args: argparse.Namespace, work: Path) -> dict:
+def service_for(artifact: Path, name: str, work: Path) -> ServiceProcess:
+    """The real service with ``artifact`` live, its own registry and state under ``work``."""
     from steadyrec.core.registry import RegistryStore
 
-    row: dict[str, Any] = {"n_items": n_items, "path": path, "int8": int8}
-    row |= raw_figures(artifact / "model.onnx", path == "topk", n_items, args.calls)
-    models = work / f"models-{path}-{int8}"
-    store = RegistryStore(models)
+    store = RegistryStore(work / f"models-{name}")
     store.register(artifact, "bench")
     store.set_alias("live", "bench")
     settings = Settings(
-        models_dir=models,
+        models_dir=work / f"models-{name}",
         token="b" * 32,
         seed_log=work / "events.tsv",
-        events_path=work / f"events-{path}-{int8}.jsonl",
-        state_dir=work / f"state-{path}-{int8}",
+        events_path=work / f"events-{name}.jsonl",
+        state_dir=work / f"state-{name}",
         data_dir=work,
         redis_url=None,
     )
+    return ServiceProcess(settings)
+
+
+def one_catalog(n_items: int, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    """The four configurations of one catalog in alternating rounds (A B C D, A B C D, ...): every service
+    and session stays up, and each round measures each configuration raw, then over HTTP."""
+    import onnxruntime as ort
+
+    print(f"{n_items} items: exporting the four graphs ...", flush=True)
+    built = artifacts(n_items, work)
+    seed_log(work / "events.tsv", n_items, args.users)
     script = work / "recommend.lua"
     script.write_text(recommend_script(1, args.users))
-    service = ServiceProcess(settings)
+    services = {config: service_for(artifact, f"{config[0]}-{config[1]}", work) for config, artifact in built.items()}
+    sessions = {
+        config: ort.InferenceSession(str(artifact / "model.onnx"), providers=["CPUExecutionProvider"])
+        for config, artifact in built.items()
+    }
+    samples: dict[tuple[str, bool], list[dict[str, float]]] = {config: [] for config in built}
+    memory: dict[tuple[str, bool], float] = {}
     try:
-        service.start(timeout=600)
-        wrk(service.url, 8, 3, script)  # warm-up
-        for c in (1, 8):
-            for key, value in wrk(service.url, c, args.seconds, script).items():
-                row[f"http_c{c}_{key}"] = value
-        assert service.process is not None
-        row["rss_mb"] = rss_mb(service.process.pid)
+        for service in services.values():
+            service.start(timeout=600)
+            wrk(service.url, 8, 3, script)  # warm-up
+        for r in range(args.rounds):
+            for (path, int8), service in services.items():
+                figures = raw_figures(sessions[(path, int8)], path == "topk", n_items, args.calls)
+                for c in (1, 8):
+                    figures |= {f"http_c{c}_{k}": v for k, v in wrk(service.url, c, args.seconds, script).items()}
+                samples[(path, int8)].append(figures)
+                print(
+                    f"  round {r + 1}: {n_items} items, {path}, int8 {int8}: raw c1 p50 {figures['raw_c1_p50_ms']:.2f} "
+                    f"ms, http c1 p50 {figures['http_c1_p50_ms']:.2f} ms, c8 p99 {figures['http_c8_p99_ms']:.2f} ms",
+                    flush=True,
+                )
+        for config, service in services.items():
+            assert service.process is not None
+            memory[config] = rss_mb(service.process.pid)
     finally:
-        service.stop()
-        shutil.rmtree(models, ignore_errors=True)
-    row["onnx_mb"] = (artifact / "model.onnx").stat().st_size / 2**20
-    print(
-        f"  {n_items} items, {path}, int8 {int8}: raw c1 p50 {row['raw_c1_p50_ms']:.2f} ms, http c1 p50 "
-        f"{row['http_c1_p50_ms']:.2f} ms, c8 p99 {row['http_c8_p99_ms']:.2f} ms, rss {row['rss_mb']:.0f} MB",
-        flush=True,
-    )
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+        for service in services.values():
+            service.stop()
+    rows = []
+    for (path, int8), rounds in samples.items():
+        row: dict[str, Any] = {"n_items": n_items, "path": path, "int8": int8, "rounds": len(rounds)}
+        for key in rounds[0]:
+            values = [f[key] for f in rounds]
+            row[key] = round(statistics.median(values), 3)
+            if key in SPREAD:
+                row[f"{key}_min"], row[f"{key}_max"] = round(min(values), 3), round(max(values), 3)
+        row["rss_mb"] = round(memory[(path, int8)], 1)
+        row["onnx_mb"] = round((built[(path, int8)] / "model.onnx").stat().st_size / 2**20, 1)
+        rows.append(row)
+    return rows
+
+
+SPREAD = ("raw_c1_p50_ms", "http_c1_p50_ms", "http_c8_p99_ms")  # figures whose min and max over rounds are kept
 
 
 def main() -> None:
@@ -169,6 +205,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install -y wrk)")
@@ -176,17 +213,14 @@ def main() -> None:
     for n_items in args.items:
         work = Path(tempfile.mkdtemp(prefix=f"serve-catalog-{n_items}-"))
         try:
-            print(f"{n_items} items: exporting the four graphs ...", flush=True)
-            built = artifacts(n_items, work)
-            seed_log(work / "events.tsv", n_items, args.users)
-            for (path, int8), artifact in built.items():
-                rows.append(measure(artifact, path, int8, n_items, args, work))
+            rows += one_catalog(n_items, args, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     write_results(
         "serve-catalog",
         rows,
-        notes=f"SASRec hidden {HIDDEN}, max length {MAX_LEN}, synthetic weights; k {K}, `user_id` requests over "
+        notes=f"Medians over {args.rounds} alternating rounds (A B C D, A B C D, ...; `_min` / `_max`: the spread). "
+        f"SASRec hidden {HIDDEN}, max length {MAX_LEN}, synthetic weights; k {K}, `user_id` requests over "
         f"{args.users} stored users. path: `full` = every item's score cut in the service, `topk` = the graph's "
         f"own top-K. Target: 1M items, http_c1_p50_ms < {TARGET_MS:g}. The load generator (wrk, one thread) "
         "runs on the same 2 cores as the service.",

@@ -62,19 +62,25 @@ def graph_before(artifact: Path, target: Path) -> None:
     import torch
 
     from training.artifact import load_model
+    from training.models.base import CausalModel
 
     model = load_model(artifact)[0].eval()
+    assert isinstance(model, CausalModel), "the before-graph is a causal model's"
 
     class FullEncoding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
         def forward(self, history: torch.Tensor) -> torch.Tensor:
-            h = model.encode(history)[:, -1]  # type: ignore[operator]  # (B, D) from the (B, L, D) encoding
-            return h @ model.item_emb.weight[1:].T  # type: ignore[union-attr]  # (B, N)
+            h = self.model.encode(history)[:, -1]  # (B, D) from the (B, L, D) encoding
+            return h @ self.model.item_emb.weight[1:].T  # (B, N)
 
     example = torch.randint(1, model.n_items + 1, (2, model.max_len))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            FullEncoding(),
+            FullEncoding().eval(),
             (example,),
             str(target),
             input_names=["history"],

@@ -34,7 +34,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-TOP_K_GRAPH = False  # top_items / top_scores in the graph: the service then copies and cuts no full score row
+TOP_K_GRAPH = True  # the graph returns its own top-K: level at 100k items, faster at 1M over HTTP (serve-catalog)
 
 
 class ArtifactError(ValueError):

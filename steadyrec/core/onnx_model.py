@@ -92,7 +92,7 @@ class LoadedModel:
     def internal_ids(self, items: list[str]) -> tuple[list[int], list[str]]:
         """Dataset ids -> (internal ids of the known items, the unknown dataset ids), order kept."""
         get = self.item_index.get
-        mapped = [get(item) for item in items]  # one C-level pass; unknown items are rare
+        mapped = list(map(get, items))  # one C-level pass; unknown items are rare
         if None not in mapped:
             return mapped, []  # type: ignore[return-value]  # no None left
         return [i for i in mapped if i is not None], [item for item, i in zip(items, mapped, strict=True) if i is None]
@@ -134,7 +134,7 @@ class LoadedModel:
             if times is None:
                 raise TimestampsMissing(f"model {self.version} reads the time of every history item")
             feed[io["times"]] = times
-        if self.has_top_k:  # the top-K inputs are always fed; a scores-only call reads scores and asks for 1
+        if self.has_top_k:  # a scores-only call still feeds the top-K inputs: top 1, nothing left out
             feed[io["k"]] = np.array([k], dtype=np.int64)
             feed[io["exclude"]] = np.zeros((len(histories), 1), np.int64) if exclude is None else exclude
         return feed

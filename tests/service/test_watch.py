@@ -27,14 +27,20 @@ async def _until(check, timeout: float = 10.0) -> None:
 async def test_an_automatically_promoted_model_that_serves_worse_is_rolled_back(settings, monkeypatch, fault) -> None:
     settings = settings.model_copy(update={"alias_poll_s": 0.05})
     store = RegistryStore(settings.models_dir)
-    real_score = LoadedModel.score
+    real_score, real_top = LoadedModel.score, LoadedModel.top
 
     def faulty(self, histories, times=None):
         if self.version == "v2" and fault == "errors":
             raise RuntimeError("injected fault")
         return real_score(self, histories, times)
 
+    def faulty_top(self, histories, times, k, exclude):  # the graph's own top-K: most requests take it
+        if self.version == "v2" and fault == "errors":
+            raise RuntimeError("injected fault")
+        return real_top(self, histories, times, k, exclude)
+
     monkeypatch.setattr(LoadedModel, "score", faulty)
+    monkeypatch.setattr(LoadedModel, "top", faulty_top)
     async with serving(settings) as client:
         for i in range(30):  # what the previous model served: the baseline
             assert (await client.post("/recommend", json={"items": [f"i{i % 20}"]})).status_code == 200

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from steadyrec.core.interactions import InteractionLog
+from steadyrec.core.onnx_model import load_version
 from training.artifact import data_info, load_model, popular_items, write_artifact
 from training.data.matrix import user_item_matrix
 from training.models import build_model
@@ -108,9 +108,9 @@ def test_artifact_onnx_matches_pytorch_and_reloads(tmp_path: Path) -> None:
     )
     loaded, manifest, _ = load_model(tmp_path / "ease")
     assert manifest.model_kind == "ease" and manifest.config["c"] == 1e-3
-    session = ort.InferenceSession(str(tmp_path / "ease" / "model.onnx"), providers=["CPUExecutionProvider"])
+    served = load_version("ease", tmp_path / "ease")
     for batch in (1, 7):
         history = torch.randint(0, 31, (batch, 10))
-        (scores,) = session.run(["scores"], {"history": history.numpy()})
+        scores = served.score(history.numpy())
         with torch.no_grad():
             np.testing.assert_allclose(scores, loaded.scores(history).numpy(), atol=1e-4)

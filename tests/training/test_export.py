@@ -2,11 +2,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from steadyrec.core.manifest import ArtifactError, verify_artifact
+from steadyrec.core.onnx_model import load_version
 from steadyrec.testing.builders import tiny_artifact
 from training.artifact import atomic_directory, load_model
 from training.data.synthetic import SyntheticConfig, synthetic_log
@@ -35,10 +35,10 @@ def test_artifact_is_self_describing(artifact: Path) -> None:
 
 def test_onnx_matches_pytorch_for_any_batch_size(artifact: Path) -> None:
     model, manifest, _ = load_model(artifact)
-    session = ort.InferenceSession(str(artifact / "model.onnx"), providers=["CPUExecutionProvider"])
+    served = load_version("v1", artifact)
     for batch in (1, 3, 17):
         history = torch.randint(0, manifest.n_items + 1, (batch, manifest.max_len))
-        (onnx_scores,) = session.run(["scores"], {"history": history.numpy()})
+        onnx_scores = served.score(history.numpy())
         assert onnx_scores.shape == (batch, manifest.n_items)
         with torch.no_grad():
             expected = model.scores(history).numpy()

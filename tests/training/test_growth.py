@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from steadyrec.core.interactions import build_log
 from steadyrec.core.manifest import read_items
+from steadyrec.core.onnx_model import load_version
 from steadyrec.core.registry import RegistryStore
 from training.finetune import FinetuneRequest, run_finetune
 from training.growth import NewItemWarmUp, cooccurrence_weights, grow_catalog, grow_model, warm_up_new_items
@@ -119,8 +119,7 @@ def test_the_grown_artifact_lists_the_new_item_last_and_exports_its_width(grown_
     old, new = read_manifest(base), read_manifest(grown)
     old_items, new_items = read_items(base, old), read_items(grown, new)
     assert new.n_items == old.n_items + 1 and new_items == [*old_items, "brand-new"]
-    session = ort.InferenceSession(str(grown / "model.onnx"), providers=["CPUExecutionProvider"])
-    (scores,) = session.run(None, {"history": np.zeros((2, new.max_len), dtype=np.int64)})
+    scores = load_version("grown", grown).score(np.zeros((2, new.max_len), dtype=np.int64))
     assert scores.shape == (2, new.n_items)
     assert new.training["added_items"] == 1 and new.training["min_item_interactions"] == 3
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from steadyrec.core.interactions import build_log
+from steadyrec.core.onnx_model import load_version
 from training.data.batches import TrainingWindows
 from training.data.splits import leave_one_out, temporal_split
 from training.data.synthetic import SyntheticConfig, synthetic_log
@@ -129,7 +130,6 @@ def test_selected_windows_keep_their_own_timestamps_and_seen_items() -> None:
 
 @pytest.mark.parametrize("method", ["finest", "cascade", "apt"])
 def test_a_fine_tune_job_grows_a_tisasrec_catalog_and_exports_a_timed_graph(tmp_path, method: str) -> None:
-    import onnxruntime as ort
 
     from steadyrec.core.manifest import read_manifest
     from steadyrec.testing.builders import tiny_artifact
@@ -152,8 +152,7 @@ def test_a_fine_tune_job_grows_a_tisasrec_catalog_and_exports_a_timed_graph(tmp_
     assert outcome.added_items == ("brand-new",)
     manifest = read_manifest(tmp_path / "tuned")
     assert manifest.model_kind == "tisasrec" and manifest.onnx_io["times"] == "timestamps"
-    session = ort.InferenceSession(str(tmp_path / "tuned" / "model.onnx"), providers=["CPUExecutionProvider"])
     history = np.array([[0] * 7 + [1, 2, manifest.n_items]], dtype=np.int64)
     stamps = np.array([[0] * 7 + [100, 160, 400]], dtype=np.int64)
-    (scores,) = session.run(None, {"history": history, "timestamps": stamps})
+    scores = load_version("tuned", tmp_path / "tuned").score(history, stamps)
     assert scores.shape == (1, manifest.n_items) and np.isfinite(scores).all()
