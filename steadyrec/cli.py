@@ -39,7 +39,7 @@ Int8 = Annotated[
     bool,
     typer.Option(
         "--int8/--float",
-        help="int8 item scoring, refused when it costs more than 1%% of test NDCG@10; docs/training.md",
+        help="int8 item scoring, refused when it costs more than 1% of test NDCG@10; docs/training.md",
     ),
 ]
 

@@ -17,13 +17,13 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common.latency_artifact import latency_artifact
+from benchmarks.common.onnx_calls import call_seconds
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
 from service.settings import Settings
@@ -51,14 +51,7 @@ def raw_b1_p50_ms(artifact: Path, calls: int) -> float:
     feed = {"history": rng.integers(1, 5000, (1, 50)).astype(np.int64)}
     if "timestamps" in {i.name for i in session.get_inputs()}:
         feed["timestamps"] = np.cumsum(rng.integers(0, 86_400, (1, 50)), axis=1).astype(np.int64)
-    for _ in range(20):
-        session.run(None, feed)
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        session.run(None, feed)
-        out.append(time.perf_counter() - t0)
-    return float(np.median(out) * 1000.0)
+    return float(np.median(call_seconds(session, None, feed, calls, warmup=20)) * 1000.0)
 
 
 def http_c1_p50_ms(artifact: Path, work: Path, seconds: int) -> tuple[float, int]:

@@ -26,12 +26,12 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common.onnx_calls import call_seconds, history_feed
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
 from service.settings import Settings
@@ -103,16 +103,8 @@ def raw_figures(session: Any, top_k: bool, n_items: int, calls: int) -> dict[str
     figures = {}
     for batch, n in ((1, calls), (8, calls // 2)):
         histories = rng.integers(1, n_items + 1, (batch, MAX_LEN)).astype(np.int64)
-        feed = {"history": histories}
-        if top_k:
-            feed |= {"k": np.array([K], np.int64), "exclude": histories}
-        for _ in range(5):
-            session.run(outputs, feed)
-        samples = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            session.run(outputs, feed)
-            samples.append((time.perf_counter() - t0) * 1000.0)
+        feed = history_feed(histories, K if top_k else None)
+        samples = [s * 1000.0 for s in call_seconds(session, outputs, feed, n, warmup=5)]
         figures[f"raw_c{batch}_p50_ms"] = float(np.percentile(samples, 50))
         figures[f"raw_c{batch}_p99_ms"] = float(np.percentile(samples, 99))
     return figures

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.latency_artifact import latency_artifact
+from benchmarks.common.onnx_calls import call_seconds, history_feed
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
 from service.settings import Settings
@@ -102,17 +103,7 @@ def raw_figures(path: Path, calls: int, top_k: bool, n_items: int, max_len: int)
 
     def timings(batch: int, n: int) -> list[float]:
         histories = rng.integers(1, n_items + 1, (batch, max_len)).astype(np.int64)
-        feed = {"history": histories}
-        if top_k:
-            feed |= {"k": np.array([K], np.int64), "exclude": histories}
-        for _ in range(10):
-            session.run(outputs, feed)
-        out = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            session.run(outputs, feed)
-            out.append(time.perf_counter() - t0)
-        return out
+        return call_seconds(session, outputs, history_feed(histories, K if top_k else None), n)
 
     one, eight = timings(1, calls), timings(8, calls // 2)
     peak = max(batch / float(np.mean(timings(batch, max(20, calls // batch)))) for batch in BATCHES)
