@@ -30,7 +30,7 @@ from training.data.batches import Batch
 from training.data.splits import EvalSet
 from training.evaluation.ranking import evaluate
 from training.models import SequentialModel
-from training.onnx_graph import EXCLUDE, TOP_ITEMS, TOP_K, TOP_SCORES, add_top_k, quantize_item_scoring
+from training.onnx_graph import EXCLUDE, TOP_ITEMS, TOP_K, TOP_K_IO, TOP_SCORES, add_top_k, quantize_item_scoring
 
 __all__ = [
     "INPUT",
@@ -155,7 +155,7 @@ def export_onnx(
         raise
     io = {"input": INPUT, "output": OUTPUT, **({"times": TIMES} if model.uses_time else {})}
     if options.top_k:
-        io |= {"k": TOP_K, "exclude": EXCLUDE, "top_items": TOP_ITEMS, "top_scores": TOP_SCORES}
+        io |= TOP_K_IO
     return Exported(io, graph)
 
 

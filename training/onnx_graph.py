@@ -26,9 +26,19 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["EXCLUDE", "TOP_ITEMS", "TOP_K", "TOP_SCORES", "add_top_k", "item_scoring_node", "quantize_item_scoring"]
+__all__ = [
+    "EXCLUDE",
+    "TOP_ITEMS",
+    "TOP_K",
+    "TOP_K_IO",
+    "TOP_SCORES",
+    "add_top_k",
+    "item_scoring_node",
+    "quantize_item_scoring",
+]
 
 TOP_K, EXCLUDE, TOP_ITEMS, TOP_SCORES = "k", "exclude", "top_items", "top_scores"
+TOP_K_IO = {"k": TOP_K, "exclude": EXCLUDE, "top_items": TOP_ITEMS, "top_scores": TOP_SCORES}  # manifest.onnx_io
 
 
 def add_top_k(path: Path, scores: str) -> None:

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common.bench_service import live_settings
 from benchmarks.common.latency_artifact import latency_artifact
 from benchmarks.common.onnx_calls import call_seconds
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
-from service.settings import Settings
 from steadyrec.testing.harness import server_process
 
 RESULTS = results_dir(__file__)
@@ -55,22 +55,7 @@ def raw_b1_p50_ms(artifact: Path, calls: int) -> float:
 
 
 def http_c1_p50_ms(artifact: Path, work: Path, seconds: int) -> tuple[float, int]:
-    from steadyrec.core.registry import RegistryStore
-
-    models = work / f"models-{artifact.name}"
-    store = RegistryStore(models)
-    if not store.exists("bench"):  # registered in the first round, served again in the later ones
-        store.register(artifact, "bench")
-        store.set_alias("live", "bench")
-    settings = Settings(
-        models_dir=models,
-        token="b" * 32,
-        seed_log=FOURSQUARE,
-        events_path=work / f"events-{artifact.name}.jsonl",
-        state_dir=work / f"state-{artifact.name}",
-        data_dir=work,
-        redis_url=None,
-    )
+    settings = live_settings(artifact, work, artifact.name, FOURSQUARE)  # registered once, served every round
     script = work / "recommend.lua"
     script.write_text(recommend_script(0, 2320))
     with server_process(settings) as url:

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common.bench_service import live_settings
 from benchmarks.common.onnx_calls import call_seconds, history_feed
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
-from service.settings import Settings
 from steadyrec.testing.harness import ServiceProcess
 
 RESULTS = results_dir(__file__)
@@ -59,7 +59,7 @@ def artifacts(n_items: int, work: Path) -> dict[tuple[str, bool], Path]:
     from training.artifact import write_artifact
     from training.models import build_model
     from training.onnx_export import Exported, export_onnx, top_k_parity_check
-    from training.onnx_graph import EXCLUDE, TOP_ITEMS, TOP_K, TOP_SCORES, add_top_k, quantize_item_scoring
+    from training.onnx_graph import TOP_K_IO, add_top_k, quantize_item_scoring
     from training.trainer import seed_everything
 
     seed_everything(0)
@@ -69,7 +69,7 @@ def artifacts(n_items: int, work: Path) -> dict[tuple[str, bool], Path]:
     float_full, int8_full = graphs / "float.onnx", graphs / "int8.onnx"
     io = export_onnx(model, float_full, ExportOptions(top_k=False)).io  # the scores alone, parity-checked
     quantize_item_scoring(float_full, int8_full, n_items)
-    top_io = {**io, "k": TOP_K, "exclude": EXCLUDE, "top_items": TOP_ITEMS, "top_scores": TOP_SCORES}
+    top_io = {**io, **TOP_K_IO}
     for source in (float_full, int8_full):
         shutil.copyfile(source, source.with_suffix(".topk.onnx"))
         add_top_k(source.with_suffix(".topk.onnx"), "scores")
@@ -119,21 +119,7 @@ def rss_mb(pid: int) -> float:
 
 def service_for(artifact: Path, name: str, work: Path) -> ServiceProcess:
     """The real service with ``artifact`` live, its own registry and state under ``work``."""
-    from steadyrec.core.registry import RegistryStore
-
-    store = RegistryStore(work / f"models-{name}")
-    store.register(artifact, "bench")
-    store.set_alias("live", "bench")
-    settings = Settings(
-        models_dir=work / f"models-{name}",
-        token="b" * 32,
-        seed_log=work / "events.tsv",
-        events_path=work / f"events-{name}.jsonl",
-        state_dir=work / f"state-{name}",
-        data_dir=work,
-        redis_url=None,
-    )
-    return ServiceProcess(settings)
+    return ServiceProcess(live_settings(artifact, work, name, work / "events.tsv"))
 
 
 def one_catalog(n_items: int, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:

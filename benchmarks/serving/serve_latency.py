@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common.bench_service import live_settings
 from benchmarks.common.latency_artifact import latency_artifact
 from benchmarks.common.onnx_calls import call_seconds, history_feed
 from benchmarks.common.results_io import results_dir, write_results
 from benchmarks.common.wrk import recommend_script, wrk
-from service.settings import Settings
 from steadyrec.testing.harness import ServiceProcess, server_port
 
 RESULTS = results_dir(__file__)
@@ -198,7 +198,6 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install -y wrk)")
     from steadyrec.core.manifest import read_manifest
-    from steadyrec.core.registry import RegistryStore
 
     work = Path(tempfile.mkdtemp(prefix="serve-latency-"))
     artifact = args.artifact
@@ -211,18 +210,7 @@ def main() -> None:
         sys.exit(f"{artifact} has no top-K graph: export it with --top-k-graph")
     args.n_items, args.max_len = manifest.n_items, manifest.max_len
     graph_before(artifact, work / "before.onnx")
-    store = RegistryStore(work / "models")
-    store.register(artifact, "bench")
-    store.set_alias("live", "bench")
-    settings = Settings(
-        models_dir=work / "models",
-        token="b" * 32,
-        seed_log=ML1M,
-        events_path=work / "events.jsonl",
-        state_dir=work / "state",
-        data_dir=work,
-        redis_url=None,
-    )
+    settings = live_settings(artifact, work, "service", ML1M)
     script = work / "recommend.lua"
     script.write_text(recommend_script(1, 6040))
     service, peer = ServiceProcess(settings), None
